@@ -1,0 +1,102 @@
+"""The networks the chapters build.
+
+`SimpleCNN` is the seed chapter's network, layer for layer. Read it top to
+bottom: `__init__` lists the layers, `forward` says how data flows through them.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SimpleCNN(nn.Module):
+    """The seed chapter's convolutional network, for 3×32×32 images.
+
+    Layers, in order (the shapes are for a batch of N images):
+
+    | layer | output shape |
+    |---|---|
+    | input | (N, 3, 32, 32) |
+    | `conv1`: `Conv2d(3, 18, kernel_size=3, stride=1, padding=1)`, then ReLU | (N, 18, 32, 32) |
+    | `pool`: `MaxPool2d(kernel_size=2, stride=2)` | (N, 18, 16, 16) |
+    | `flatten` | (N, 4608) |
+    | `fc1`: `Linear(4608, 64)`, then ReLU | (N, 64) |
+    | `fc2`: `Linear(64, 10)` | (N, 10) |
+
+    The output holds one score (a logit) per class; train it with
+    `nn.CrossEntropyLoss`, which applies the softmax itself.
+
+    Args:
+        num_classes: Number of output scores.
+
+    Raises:
+        ValueError: From `forward`, if the input is not shaped (N, 3, 32, 32).
+
+    Examples:
+        >>> import torch
+        >>> from cnn_tutorial.models import SimpleCNN
+        >>> model = SimpleCNN()
+        >>> model(torch.zeros(8, 3, 32, 32)).shape
+        torch.Size([8, 10])
+        >>> sum(p.numel() for p in model.parameters())
+        296130
+
+        A single image still needs its batch dimension:
+
+        >>> model(torch.zeros(3, 32, 32))
+        Traceback (most recent call last):
+            ...
+        ValueError: SimpleCNN expects input of shape (N, 3, 32, 32), got (3, 32, 32)
+    """
+
+    input_shape = (3, 32, 32)
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 18, kernel_size=3, stride=1, padding=1)
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2, padding=0)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(18 * 16 * 16, 64)
+        self.fc2 = nn.Linear(64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores for a batch of images.
+
+        Args:
+            x: Images shaped (N, 3, 32, 32).
+
+        Returns:
+            Logits shaped (N, num_classes).
+        """
+        check_input_shape(x, self.input_shape, type(self).__name__)
+        x = F.relu(self.conv1(x))
+        x = self.pool(x)
+        x = self.flatten(x)
+        x = F.relu(self.fc1(x))
+        return self.fc2(x)
+
+
+def check_input_shape(x: torch.Tensor, sample_shape: tuple[int, ...], model_name: str) -> None:
+    """Raise a clear error unless `x` is a batch of samples shaped `sample_shape`.
+
+    Args:
+        x: The input a model received.
+        sample_shape: The shape of one sample, without the batch dimension.
+        model_name: Named in the error message.
+
+    Raises:
+        TypeError: If `x` is not a tensor.
+        ValueError: If `x` is not shaped (N, *sample_shape).
+
+    Examples:
+        >>> check_input_shape(torch.zeros(2, 1, 8, 8), (1, 8, 8), "Net")
+        >>> check_input_shape(torch.zeros(2, 8, 8), (1, 8, 8), "Net")
+        Traceback (most recent call last):
+            ...
+        ValueError: Net expects input of shape (N, 1, 8, 8), got (2, 8, 8)
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{model_name} expects a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != len(sample_shape) + 1 or tuple(x.shape[1:]) != tuple(sample_shape):
+        expected = ", ".join(str(d) for d in ("N", *sample_shape))
+        raise ValueError(f"{model_name} expects input of shape ({expected}), got {tuple(x.shape)}")

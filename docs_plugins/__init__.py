@@ -1,0 +1,5 @@
+"""MkDocs plugins that build this site: executed notebooks, MathML, API locale.
+
+They are registered as entry points in `pyproject.toml`, so a plain
+`mkdocs build` or `mkdocs serve` does everything; nothing runs before MkDocs.
+"""

@@ -1,0 +1,59 @@
+"""Reading chapter notebooks and comparing their code across languages.
+
+A chapter is a Jupytext Markdown notebook: a `.md` file whose front matter
+has a `jupyter:` key; its ```` ```python ```` blocks are the code cells.
+"""
+
+import io
+import re
+import tokenize
+
+import jupytext
+import nbformat
+
+_FRONT_MATTER = re.compile(r"\A---\s*\n(.*?\n)---\s*\n", re.DOTALL)
+
+
+def is_notebook_source(text: str) -> bool:
+    """Whether a Markdown file is a Jupytext notebook (front matter with `jupyter:`).
+
+    Examples:
+        >>> is_notebook_source("---\\njupyter:\\n  kernelspec: {name: python3}\\n---\\n# Hi\\n")
+        True
+        >>> is_notebook_source("# Just a page\\n")
+        False
+    """
+    match = _FRONT_MATTER.match(text)
+    return bool(match) and re.search(r"^jupyter\s*:", match.group(1), re.MULTILINE) is not None
+
+
+def read_notebook(text: str) -> nbformat.NotebookNode:
+    """Parse a Jupytext Markdown notebook into an (unexecuted) notebook."""
+    return jupytext.reads(text, fmt="md")
+
+
+def code_without_comments(source: str) -> str:
+    """Code with comments and blank lines removed, for comparing translations.
+
+    Two languages' versions of a cell may differ in their comments only;
+    strings, names and numbers must be identical.
+
+    Examples:
+        >>> code_without_comments("x = 1  # 一个数\\n\\n# 注释\\ny = '# not a comment'\\n")
+        "x = 1\\ny = '# not a comment'"
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return "\n".join(line.rstrip() for line in source.splitlines() if line.strip())
+    lines = source.splitlines()
+    for token in reversed(tokens):
+        if token.type == tokenize.COMMENT:
+            row, col = token.start
+            lines[row - 1] = lines[row - 1][:col]
+    return "\n".join(line.rstrip() for line in lines if line.strip())
+
+
+def code_cells(notebook: nbformat.NotebookNode) -> list[str]:
+    """The sources of a notebook's code cells, in order."""
+    return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
