@@ -1,0 +1,45 @@
+"""Collect the `>>>` examples in the site's Markdown pages, one test per example.
+
+Sybil's stock Python parser only runs blocks whose info string is exactly
+`python`; this parser takes ```` ```pycon ```` and ```` ```python ```` blocks,
+with or without attributes (`python title="x.py"`), whose code is written as
+`>>>` examples. Plain ```` ```python ```` blocks in chapter notebooks are not
+doctests: they run when the site builds.
+
+Each Markdown file is collected here and only here (pytest's own
+`--doctest-glob` is not used), so no example runs twice.
+"""
+
+import doctest
+import re
+
+import matplotlib
+
+from sybil import Sybil
+from sybil.evaluators.doctest import DocTestEvaluator
+from sybil.parsers.abstract import DocTestStringParser
+from sybil.parsers.markdown.lexers import RawFencedCodeBlockLexer
+
+matplotlib.use("Agg")  # tests never open windows
+
+OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
+
+
+class PyconParser:
+    def __init__(self) -> None:
+        self.lexer = RawFencedCodeBlockLexer(
+            info_pattern=re.compile(r"(?P<language>pycon|python)\b[^\n]*$\n", re.MULTILINE)
+        )
+        self.doctests = DocTestStringParser(DocTestEvaluator(OPTIONS))
+
+    def __call__(self, document):
+        for lexed in self.lexer(document):
+            source = lexed.lexemes["source"]
+            if not source.lstrip().startswith(">>>"):
+                continue
+            for region in self.doctests(source, document.path):
+                region.adjust(lexed, source)
+                yield region
+
+
+pytest_collect_file = Sybil(parsers=[PyconParser()], patterns=["docs/**/*.md"]).pytest()
