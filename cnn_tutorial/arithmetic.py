@@ -49,15 +49,11 @@ def conv_output_size(
         >>> conv_output_size(32, kernel_size=3, stride=2, dilation=2)
         14
     """
-    _check_positive(size=size, kernel_size=kernel_size, stride=stride, dilation=dilation)
-    if padding < 0:
-        raise ValueError(f"padding must be >= 0, got {padding}")
+    _check_ints(size=size, kernel_size=kernel_size, stride=stride, dilation=dilation)
+    _check_ints(minimum=0, padding=padding)
     span = dilation * (kernel_size - 1) + 1
     if size + 2 * padding < span:
-        raise ValueError(
-            f"the window spans {span} elements but the padded input has only "
-            f"{size + 2 * padding} (size={size}, padding={padding})"
-        )
+        raise _window_error(span, size, padding)
     return (size + 2 * padding - span) // stride + 1
 
 
@@ -101,26 +97,31 @@ def pool_output_size(
         4
     """
     stride = kernel_size if stride is None else stride
-    _check_positive(size=size, kernel_size=kernel_size, stride=stride, dilation=dilation)
-    if not 0 <= padding <= kernel_size // 2:
+    _check_ints(size=size, kernel_size=kernel_size, stride=stride, dilation=dilation)
+    _check_ints(minimum=0, padding=padding)
+    if padding > kernel_size // 2:
         raise ValueError(
             f"padding must be between 0 and kernel_size // 2 = {kernel_size // 2}, got {padding}"
         )
     span = dilation * (kernel_size - 1) + 1
-    if size + 2 * padding < span:
-        raise ValueError(
-            f"the window spans {span} elements but the padded input has only "
-            f"{size + 2 * padding} (size={size}, padding={padding})"
-        )
     steps = (size + 2 * padding - span) / stride
     out = (math.ceil(steps) if ceil_mode else math.floor(steps)) + 1
-    # PyTorch drops a last window that would start in the right padding.
+    # With ceil_mode PyTorch keeps a last, partial window, unless it would start in the right padding.
     if ceil_mode and (out - 1) * stride >= size + padding:
         out -= 1
+    if out < 1:
+        raise _window_error(span, size, padding)
     return out
 
 
-def _check_positive(**values: int) -> None:
+def _check_ints(minimum: int = 1, **values: int) -> None:
     for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def _window_error(span: int, size: int, padding: int) -> ValueError:
+    return ValueError(
+        f"the window spans {span} elements but the padded input has only "
+        f"{size + 2 * padding} (size={size}, padding={padding})"
+    )

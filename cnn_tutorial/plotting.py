@@ -115,9 +115,9 @@ def show_images(images: torch.Tensor, titles: Sequence | None = None, ncols: int
     fig, axes = _grid(len(images), ncols, cell=1.2)
     for i, (ax, image) in enumerate(zip(axes, images)):
         if image.shape[0] == 1:
-            ax.imshow(image[0].cpu(), cmap="gray_r", vmin=0, vmax=1)
+            ax.imshow(image[0].detach().cpu().numpy(), cmap="gray_r", vmin=0, vmax=1)
         else:
-            ax.imshow(image.permute(1, 2, 0).cpu().clamp(0, 1))
+            ax.imshow(image.permute(1, 2, 0).detach().cpu().clamp(0, 1).numpy())
         if titles is not None:
             ax.set_title(str(titles[i]), fontsize=8)
     return fig
@@ -147,7 +147,7 @@ def plot_feature_maps(maps: torch.Tensor, ncols: int = 6, title: str | None = No
         raise ValueError(f"maps must be shaped (C, H, W) for one image, got {tuple(maps.shape)}")
     fig, axes = _grid(len(maps), ncols, cell=1.1)
     for channel, (ax, fmap) in enumerate(zip(axes, maps)):
-        ax.imshow(fmap.cpu(), cmap="viridis")
+        ax.imshow(fmap.detach().cpu().numpy(), cmap="viridis")
         ax.set_title(str(channel), fontsize=8)
     if title:
         fig.suptitle(title)

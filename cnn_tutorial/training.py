@@ -155,10 +155,10 @@ def fit(
         >>> set_seed(0)
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
         >>> history = fit(model, load_digits("train"), epochs=3, test_set=load_digits("test"),
-        ...               device="cpu", progress=False)
+        ...               lr=0.01, device="cpu", progress=False)
         >>> history.epochs
         3
-        >>> history.test_accuracy[-1] > 0.8
+        >>> history.test_accuracy[-1] > 0.85  # a linear model already does well on 8×8 digits
         True
     """
     if epochs < 1 or batch_size < 1:

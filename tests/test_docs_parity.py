@@ -13,7 +13,7 @@ from docs_plugins.notebook_source import (
 )
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-FENCE = re.compile(r"^(\s*)```\s*(python|pycon|bash)[^\n]*\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^([ \t]*)```[ \t]*(python|pycon|bash)[^\n]*\n(.*?)^\1```", re.MULTILINE | re.DOTALL)
 
 
 def pages(language: str) -> set[str]:

@@ -1,0 +1,265 @@
+"""Seeding, device choice, `fit`, `evaluate` and `History`."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnn_tutorial.data import ImageSet, load_digits
+from cnn_tutorial.training import Evaluation, History, evaluate, fit, pick_device, set_seed
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits("train"), load_digits("test")
+
+
+@pytest.fixture(scope="module")
+def small_train(digits):
+    train, _ = digits
+    return ImageSet(train.images[:256], train.labels[:256], train.classes)
+
+
+def linear_model():
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+
+
+def small_conv():
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * 4 * 4, 10),
+    )
+
+
+def draws():
+    return random.random(), float(np.random.rand()), torch.rand(3)
+
+
+# ---------------------------------------------------------------- set_seed
+
+
+def test_set_seed_repeats_every_generator():
+    set_seed(123)
+    a = draws()
+    set_seed(123)
+    b = draws()
+    assert a[0] == b[0] and a[1] == b[1] and torch.equal(a[2], b[2])
+    set_seed(124)
+    c = draws()
+    assert a[0] != c[0] and a[1] != c[1] and not torch.equal(a[2], c[2])
+
+
+def test_set_seed_makes_model_initialisation_repeatable():
+    set_seed(7)
+    first = small_conv().state_dict()
+    set_seed(7)
+    second = small_conv().state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+# ---------------------------------------------------------------- pick_device
+
+
+@pytest.fixture
+def no_env(monkeypatch):
+    monkeypatch.delenv("CNN_TUTORIAL_DEVICE", raising=False)
+
+
+def test_pick_cpu(no_env):
+    assert pick_device("cpu") == torch.device("cpu")
+
+
+def test_pick_cuda_without_cuda_raises(no_env):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available on this machine, so asking for it must not fail")
+    with pytest.raises(ValueError, match="'cuda'.*not available") as info:
+        pick_device("cuda")
+    assert "cpu" in str(info.value)  # names what is available
+
+
+def test_pick_automatic_without_accelerators(no_env, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device() == torch.device("cpu")
+    assert pick_device(None) == torch.device("cpu")
+
+
+def test_pick_prefers_cuda_when_present(no_env, monkeypatch):
+    # torch.device("cuda") can be built without a GPU, so the choice is testable anywhere.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device() == torch.device("cuda")
+    assert pick_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_env_var_is_respected(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("CNN_TUTORIAL_DEVICE", "cpu")
+    assert pick_device() == torch.device("cpu")  # automatic choice would be cuda
+    # An explicit argument wins over the variable.
+    assert pick_device("cuda") == torch.device("cuda")
+
+
+def test_env_var_asking_for_a_missing_device_raises(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("CNN_TUTORIAL_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="cuda"):
+        pick_device()
+
+
+def test_empty_env_var_means_automatic(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setenv("CNN_TUTORIAL_DEVICE", "")
+    assert pick_device() == torch.device("cpu")
+
+
+# ---------------------------------------------------------------- fit
+
+
+def trained(seed, data, shuffle_seed=0, epochs=2):
+    set_seed(seed)
+    model = small_conv()
+    history = fit(model, data, epochs=epochs, batch_size=32, lr=1e-2, seed=shuffle_seed,
+                  device="cpu", progress=False)
+    return model, history
+
+
+def test_fit_is_repeatable(small_train):
+    model_a, history_a = trained(0, small_train)
+    model_b, history_b = trained(0, small_train)
+    assert history_a == history_b
+    state_a, state_b = model_a.state_dict(), model_b.state_dict()
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    # ...and it did train: the weights moved away from the initialisation.
+    set_seed(0)
+    initial = small_conv().state_dict()
+    assert not all(torch.equal(initial[k], state_a[k]) for k in state_a)
+
+
+def test_fit_shuffle_seed_matters(small_train):
+    _, history_a = trained(0, small_train, shuffle_seed=0)
+    _, history_b = trained(0, small_train, shuffle_seed=1)
+    assert history_a.train_loss != history_b.train_loss
+
+
+def test_fit_learns_digits_linear(digits):
+    train, test = digits
+    set_seed(0)
+    model = linear_model()
+    history = fit(model, train, epochs=4, test_set=test, lr=1e-2, device="cpu", progress=False)
+    assert history.epochs == 4
+    assert len(history.test_accuracy) == len(history.test_loss) == 4
+    assert history.train_loss[-1] < history.train_loss[0]
+    # Accuracy computed here, without `evaluate`.
+    model.eval()
+    with torch.no_grad():
+        predictions = model(test.images).argmax(dim=1)
+    accuracy = (predictions == test.labels).float().mean().item()
+    assert accuracy > 0.85
+    assert history.test_accuracy[-1] == pytest.approx(accuracy)
+
+
+def test_fit_learns_digits_small_conv(digits):
+    train, test = digits
+    set_seed(0)
+    model = small_conv()
+    history = fit(model, train, epochs=3, test_set=test, lr=1e-2, device="cpu", progress=False)
+    assert history.test_accuracy[-1] > 0.85
+    assert all(0.0 <= a <= 1.0 for a in history.train_accuracy + history.test_accuracy)
+
+
+def test_fit_without_test_set(small_train):
+    _, history = trained(0, small_train, epochs=1)
+    assert history.epochs == 1 and history.test_loss == [] and history.test_accuracy == []
+
+
+def test_fit_accepts_a_torch_device(small_train):
+    set_seed(0)
+    history = fit(linear_model(), small_train, epochs=1, device=torch.device("cpu"), progress=False)
+    assert history.epochs == 1
+
+
+def test_fit_progress_false_prints_nothing(small_train, capsys):
+    set_seed(0)
+    fit(linear_model(), small_train, epochs=1, device="cpu", progress=False)
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+
+
+@pytest.mark.parametrize("kwargs", [dict(epochs=0), dict(epochs=-1), dict(epochs=1, batch_size=0)])
+def test_fit_rejects_bad_counts(small_train, kwargs):
+    model = linear_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=">= 1"):
+        fit(model, small_train, device="cpu", progress=False, **kwargs)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def test_evaluate_matches_a_direct_computation(digits):
+    _, test = digits
+    set_seed(0)
+    model = linear_model()
+    result = evaluate(model, test)
+    assert isinstance(result, Evaluation)
+    with torch.no_grad():
+        logits = model(test.images)
+    assert result.loss == pytest.approx(F.cross_entropy(logits, test.labels).item(), rel=1e-5)
+    assert result.accuracy == pytest.approx((logits.argmax(1) == test.labels).float().mean().item())
+
+
+def test_evaluate_ignores_batch_size_and_uses_eval_mode(digits):
+    _, test = digits
+    set_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(64, 10))
+    model.train()
+    a = evaluate(model, test, batch_size=7)
+    b = evaluate(model, test, batch_size=1000)
+    assert a.accuracy == b.accuracy
+    assert a.loss == pytest.approx(b.loss, rel=1e-5)
+    assert not model.training
+
+
+@pytest.mark.parametrize("model", [linear_model(), nn.Flatten()], ids=["with", "without parameters"])
+def test_evaluate_on_empty_dataset_raises(model):
+    empty = ImageSet(torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long), list("0123456789"))
+    with pytest.raises(ValueError, match="empty"):
+        evaluate(model, empty)
+
+
+# ---------------------------------------------------------------- History
+
+
+def test_history_table_one_row_per_epoch():
+    h = History([1.0, 0.5, 0.25], [0.5, 0.75, 0.875], [1.1, 0.6, 0.3], [0.4, 0.7, 0.9])
+    lines = h.table().splitlines()
+    assert len(lines) == 1 + h.epochs == 4
+    assert lines[0].split() == ["epoch", "train_loss", "train_acc", "test_loss", "test_acc"]
+    for i, line in enumerate(lines[1:]):
+        cells = line.split()
+        assert int(cells[0]) == i + 1
+        assert float(cells[1]) == pytest.approx(h.train_loss[i])
+        assert float(cells[2].rstrip("%")) / 100 == pytest.approx(h.train_accuracy[i])
+        assert float(cells[3]) == pytest.approx(h.test_loss[i])
+        assert float(cells[4].rstrip("%")) / 100 == pytest.approx(h.test_accuracy[i])
+
+
+def test_history_table_without_test_columns():
+    h = History([0.9, 0.3], [0.6, 0.8])
+    lines = h.table().splitlines()
+    assert len(lines) == 3
+    assert "test" not in h.table()
+    assert all(len(line.split()) == 3 for line in lines)
+
+
+def test_history_table_of_a_real_run(small_train):
+    _, history = trained(0, small_train, epochs=3)
+    assert len(history.table().splitlines()) == 1 + 3
