@@ -54,6 +54,10 @@ def pick_device(preferred: str | None = None) -> torch.device:
     Examples:
         >>> pick_device("cpu")
         device(type='cpu')
+        >>> pick_device("gpu")
+        Traceback (most recent call last):
+            ...
+        ValueError: 'gpu' is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'mps'
     """
     preferred = preferred or os.environ.get("CNN_TUTORIAL_DEVICE") or None
     if preferred is None:
@@ -62,7 +66,10 @@ def pick_device(preferred: str | None = None) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(preferred)
+    try:
+        device = torch.device(preferred)
+    except RuntimeError:
+        raise ValueError(f"{preferred!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
     available = {
         "cpu": True,
         "cuda": torch.cuda.is_available(),

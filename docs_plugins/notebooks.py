@@ -215,10 +215,8 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
         executed = _executed_notebook(notebook, execution)
         name = Path(page.file.src_uri).stem + ".ipynb"
         renderer.write(name, nbformat.writes(executed).encode("utf-8"))
-        page.meta["notebook_download"] = name
-        page.meta["notebook_seconds"] = round(execution.seconds, 1)
-        page.meta["notebook_versions"] = execution.versions
-        return markdown
+        language = str(config.theme.get("language") or "en")
+        return _insert_after_title(markdown, _execution_note(language, name, execution))
 
 
 class _Renderer:
@@ -268,6 +266,38 @@ class _Renderer:
         dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
         alt = html.escape(alt if alt and not alt.startswith("<Figure") else "figure", quote=True)
         return f'<div class="nb-output nb-figure"><img src="{name}" alt="{alt}"{dims} loading="lazy"></div>'
+
+
+_NOTE = {
+    "zh": (
+        '<p class="nb-meta">本页代码在构建网站时执行：Python {python} · PyTorch {torch} · '
+        '运行用时 {seconds:.1f} 秒 · <a href="{download}" download>下载 notebook（.ipynb，含输出）</a></p>'
+    ),
+    "en": (
+        '<p class="nb-meta">The code on this page ran when the site was built: Python {python} · '
+        'PyTorch {torch} · {seconds:.1f} s of execution · '
+        '<a href="{download}" download>download the notebook (.ipynb, with outputs)</a></p>'
+    ),
+}
+
+
+def _execution_note(language: str, download: str, execution: Execution) -> str:
+    template = _NOTE.get(language.split("-")[0].split("_")[0], _NOTE["en"])
+    versions = execution.versions
+    return template.format(
+        python=versions.get("python", "?"),
+        torch=versions.get("torch", "?").split("+")[0],
+        seconds=execution.seconds,
+        download=html.escape(download, quote=True),
+    )
+
+
+def _insert_after_title(markdown: str, block: str) -> str:
+    """Put `block` after the first level-1 heading, or at the top if there is none."""
+    match = re.search(r"^# .*$", markdown, re.MULTILINE)
+    if match is None:
+        return f"{block}\n\n{markdown}"
+    return f"{markdown[: match.end()]}\n\n{block}\n{markdown[match.end():]}"
 
 
 def _text_block(text: str, css: str) -> str:
