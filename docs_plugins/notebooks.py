@@ -304,7 +304,7 @@ def _text_block(text: str, css: str) -> str:
     text = text.rstrip("\n")
     if not text:
         return ""
-    return f'<pre class="{css}"><code>{html.escape(text)}</code></pre>'
+    return f'<pre class="{css} no-copy"><code>{html.escape(text)}</code></pre>'
 
 
 def _strip_ansi(text: str) -> str:

@@ -2,29 +2,13 @@
 
 import json
 import re
-import subprocess
-import sys
+from urllib.parse import unquote, urljoin, urlparse
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 LANGUAGES = {"zh": "", "en": "en/"}
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("site")
-    result = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-5000:]
-    return out
 
 
 def page(site: Path, language: str, name: str) -> str:
@@ -38,7 +22,7 @@ class Resources(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__()
-        self.loads, self.ids, self.fragments = [], set(), []
+        self.loads, self.ids, self.fragments, self.links = [], set(), [], []
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
@@ -50,6 +34,8 @@ class Resources(HTMLParser):
             self.loads.append(attrs.get("href", ""))
         if tag == "a" and (attrs.get("href") or "").startswith("#") and len(attrs["href"]) > 1:
             self.fragments.append(attrs["href"][1:])
+        if tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
 
 
 def parse(html: str) -> Resources:
@@ -132,3 +118,69 @@ def test_chinese_search_index_keeps_domain_terms_whole(site):
         if doc["location"].startswith("cnn/"):
             words.update(re.split(r"[\u200b\s]+", doc["text"] + "\u200b" + doc["title"]))
     assert {"卷积", "池化", "感受野"} <= words
+
+
+def test_no_broken_internal_link_or_anchor_in_either_language(site):
+    root = "http://site.invalid/"
+    pages = {p: parse(p.read_text(encoding="utf-8")) for p in all_pages(site)}
+    broken = []
+    for path, parsed in pages.items():
+        here = root + path.relative_to(site).as_posix()
+        for href in parsed.links:
+            target = urlparse(urljoin(here, href))
+            if f"{target.scheme}://{target.netloc}/" != root:
+                continue  # a link to another site: not loaded, not checked here
+            local = site / unquote(target.path.lstrip("/"))
+            if local.is_dir():
+                local = local / "index.html"
+            if not local.exists():
+                broken.append(f"{path.relative_to(site)}: {href}")
+            elif target.fragment and local.suffix == ".html":
+                ids = pages[local].ids if local in pages else parse(local.read_text(encoding="utf-8")).ids
+                if unquote(target.fragment) not in ids:
+                    broken.append(f"{path.relative_to(site)}: {href} (no such anchor)")
+    assert not broken, broken[:20]
+    assert any(p.parent.name == "en" for p in pages), "the English pages were checked too"
+
+
+HTML_BUDGET = 200 * 1024
+EXTRA_ASSETS_BUDGET = 20 * 1024
+
+
+def test_every_page_fits_the_html_budget(site):
+    sizes = {p.relative_to(site).as_posix(): p.stat().st_size for p in all_pages(site)}
+    over = {name: size for name, size in sizes.items() if size > HTML_BUDGET}
+    assert not over, over
+
+
+def asset_bytes(site: Path, page_path: Path) -> int:
+    """Bytes of the stylesheets and scripts a page loads from the site."""
+    total = 0
+    for url in parse(page_path.read_text(encoding="utf-8")).loads:
+        if url.endswith((".css", ".js")) or ".css?" in url or ".js?" in url:
+            local = (page_path.parent / urlparse(url).path).resolve()
+            total += local.stat().st_size
+    return total
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_notebook_page_loads_little_more_css_and_js_than_a_plain_page(site, language):
+    plain = asset_bytes(site, site / LANGUAGES[language] / "index.html")
+    notebook = asset_bytes(site, site / LANGUAGES[language] / "cnn" / "index.html")
+    assert plain > 0
+    assert notebook - plain <= EXTRA_ASSETS_BUDGET
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_chapter_links_its_executed_notebook_and_versions(site, language):
+    import nbformat
+
+    html = page(site, language, "cnn")
+    meta = re.search(r'<p class="nb-meta">(.*?)</p>', html, re.DOTALL)
+    assert meta and "2.13.0" in meta.group(1) and 'href="cnn.ipynb"' in meta.group(1)
+    notebook = nbformat.read(site / LANGUAGES[language] / "cnn" / "cnn.ipynb", as_version=4)
+    nbformat.validate(notebook)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert code and all(c.outputs for c in code if "print(" in c.source)
+    comment = {"zh": "# 训练集", "en": "# training set"}[language]  # each keeps its own comments
+    assert any(comment in c.source for c in code)

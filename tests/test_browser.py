@@ -1,0 +1,162 @@
+"""The built site in a real browser: Playwright driving Debian's headless Chromium.
+
+Skipped, with the command that installs it, where Chromium is missing; CI
+(`.ci/run`) installs it and sets REQUIRE_BROWSER=1, which turns the skip into
+a failure.
+"""
+
+import os
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+INSTALL = "apt-get install chromium (as root), or set CHROMIUM=/path/to/chromium"
+
+if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+    if os.environ.get("REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"REQUIRE_BROWSER=1 but no Chromium at {CHROMIUM}; {INSTALL}")
+    pytest.skip(f"browser tests skipped: no Chromium at {CHROMIUM}; {INSTALL}", allow_module_level=True)
+
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(browser, site_url):
+    context = browser.new_context(base_url=site_url)
+    yield context
+    context.close()
+
+
+class Watch:
+    """Console errors, failed requests and requests to other hosts seen by a page."""
+
+    def __init__(self, page, site_url: str) -> None:
+        self.errors, self.failed, self.offsite = [], [], []
+        host = urlparse(site_url).netloc
+        page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
+        page.on("response", lambda r: r.status >= 400 and self.failed.append(f"{r.url} {r.status}"))
+        page.on(
+            "request",
+            lambda r: urlparse(r.url).scheme in ("http", "https")
+            and urlparse(r.url).netloc != host
+            and self.offsite.append(r.url),
+        )
+
+
+def site_pages(site: Path) -> list[str]:
+    return sorted(
+        p.relative_to(site).parent.as_posix() + "/"
+        for p in site.rglob("index.html")
+    )
+
+
+def test_every_page_loads_cleanly_and_fits_a_phone(browser, site, site_url):
+    context = browser.new_context(base_url=site_url, viewport={"width": 375, "height": 800})
+    problems = []
+    pages = site_pages(site)
+    assert len(pages) >= 6
+    for path in pages:
+        page = context.new_page()
+        watch = Watch(page, site_url)
+        page.goto(path.removeprefix("./"), wait_until="load")
+        page.mouse.wheel(0, 100_000)  # lazy images load too
+        page.wait_for_load_state("networkidle")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        for kind, found in (("console", watch.errors), ("failed", watch.failed), ("off-site", watch.offsite)):
+            problems += [f"{path} {kind}: {item}" for item in found]
+        if overflow > 0:
+            problems.append(f"{path}: page scrolls sideways by {overflow}px at 375px")
+        page.close()
+    context.close()
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("query", ["池化", "感受野"])
+def test_chinese_search_finds_the_seed_chapter(context, query):
+    page = context.new_page()
+    page.goto("./")
+    search = page.locator("input.md-search__input")
+    search.click()
+    search.fill(query)
+    search.press("End")  # Material searches on key events; fill() alone sends none
+    results = page.locator(".md-search-result__item a")
+    expect(results.first).to_be_visible(timeout=15_000)
+    hrefs = results.evaluate_all("links => links.map(a => a.href)")
+    assert any(urlparse(h).path == "/cnn/" for h in hrefs), hrefs
+
+
+def test_language_switch_keeps_the_chapter(context):
+    page = context.new_page()
+    page.goto("cnn/")
+    page.locator(".md-header__option .md-select").first.hover()
+    page.locator("a.md-select__link[hreflang='en']").click()
+    page.wait_for_url(re.compile(r"/en/cnn/$"))
+    expect(page.locator("h1").first).to_contain_text("Convolutional")
+    page.locator(".md-header__option .md-select").first.hover()
+    page.locator("a.md-select__link[hreflang='zh']").click()
+    page.wait_for_url(re.compile(r"/cnn/$"))
+    assert "/en/" not in page.url
+    expect(page.locator("h1").first).to_contain_text("卷积神经网络")
+
+
+def test_copy_button_copies_exactly_the_cell_code(browser, site_url):
+    from docs_plugins.notebook_source import code_cells, read_notebook
+
+    context = browser.new_context(base_url=site_url, permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    page.goto("cnn/")
+    expected = code_cells(read_notebook((ROOT / "docs" / "zh" / "cnn.md").read_text(encoding="utf-8")))
+    blocks = page.locator("div.highlight")  # code cells first; the exercises' pycon blocks come last
+    assert blocks.count() >= len(expected)
+    assert page.locator("pre.nb-output button").count() == 0, "outputs have no copy button"
+    for index in (0, 3):
+        block = blocks.nth(index)
+        block.hover()
+        block.locator("button[data-md-type='copy']").click()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied.rstrip("\n") == expected[index].rstrip("\n")
+        assert ">>>" not in copied and "tensor(" not in copied  # no prompts, no outputs
+    context.close()
+
+
+@pytest.mark.parametrize("path", ["cnn/", "en/cnn/"])
+def test_math_renders(context, path):
+    page = context.new_page()
+    page.goto(path)
+    block = page.locator("math[display='block']").first
+    box = block.bounding_box()
+    assert box and box["height"] > 20 and box["width"] > 60
+    fraction = page.locator("math[display='block'] mfrac").first.bounding_box()
+    assert fraction and fraction["height"] > 20  # numerator over denominator, not inline text
+
+
+def test_dark_mode_toggle_changes_notebook_cells(context):
+    page = context.new_page()
+    page.emulate_media(color_scheme="light")
+    page.goto("cnn/")
+    output = page.locator("pre.nb-output").first
+    code = page.locator("div.highlight pre").first
+    before = (output.evaluate("e => getComputedStyle(e).backgroundColor"),
+              code.evaluate("e => getComputedStyle(e.querySelector('code') || e).backgroundColor"))
+    page.locator("label.md-header__button[for^='__palette']:visible").first.click()
+    expect(page.locator("body")).to_have_attribute("data-md-color-scheme", "slate")
+    after = (output.evaluate("e => getComputedStyle(e).backgroundColor"),
+             code.evaluate("e => getComputedStyle(e.querySelector('code') || e).backgroundColor"))
+    assert before[0] != after[0], "notebook outputs follow the palette"
+    assert before[1] != after[1], "notebook code cells follow the palette"
