@@ -29,3 +29,7 @@ serve: $(STAMP)
 
 clean:
 	rm -rf site .cache
+
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python tests/bench.py

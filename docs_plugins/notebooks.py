@@ -79,6 +79,7 @@ class Execution:
     outputs: list[list[dict]]
     seconds: float
     versions: dict[str, str]
+    source: str = ""  # the page that was executed (for reports; any page with the same key shares it)
 
 
 class NotebooksPlugin(BasePlugin[NotebooksConfig]):
@@ -182,7 +183,7 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
         if self.config.setup_code:
             cells = cells[1:]
         log.info(f"Executed {src_uri} in {seconds:.1f} s")
-        return Execution([list(cell.outputs) for cell in cells], seconds, _versions())
+        return Execution([list(cell.outputs) for cell in cells], seconds, _versions(), src_uri)
 
     def _load(self, key: str) -> Execution | None:
         path = self.cache_dir / f"{key}.json"
