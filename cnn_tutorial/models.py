@@ -2,6 +2,8 @@
 
 `SimpleCNN` is the seed chapter's network, layer for layer. Read it top to
 bottom: `__init__` lists the layers, `forward` says how data flows through them.
+`DigitCNN` is the same design scaled down to the 8×8 digits; it is small
+enough to run in a web page (the playground).
 """
 
 import torch
@@ -73,6 +75,54 @@ class SimpleCNN(nn.Module):
         x = self.pool(x)
         x = self.flatten(x)
         x = F.relu(self.fc1(x))
+        return self.fc2(x)
+
+
+class DigitCNN(nn.Module):
+    """A small convolutional network for 8×8 grey digits (scikit-learn's digits).
+
+    Same pattern as `SimpleCNN`: one convolution, max pooling, two fully
+    connected layers.
+
+    | layer | output shape |
+    |---|---|
+    | input | (N, 1, 8, 8) |
+    | `conv1`: `Conv2d(1, 8, kernel_size=3, padding=1)`, then ReLU | (N, 8, 8, 8) |
+    | `pool`: `MaxPool2d(2, 2)` | (N, 8, 4, 4) |
+    | `flatten` | (N, 128) |
+    | `fc1`: `Linear(128, 32)`, then ReLU | (N, 32) |
+    | `fc2`: `Linear(32, 10)` | (N, 10) |
+
+    Args:
+        channels: Feature maps in the convolution.
+        hidden: Neurons in the hidden fully connected layer.
+
+    Raises:
+        ValueError: From `forward`, if the input is not shaped (N, 1, 8, 8).
+
+    Examples:
+        >>> model = DigitCNN()
+        >>> model(torch.zeros(5, 1, 8, 8)).shape
+        torch.Size([5, 10])
+        >>> sum(p.numel() for p in model.parameters())
+        4538
+    """
+
+    input_shape = (1, 8, 8)
+
+    def __init__(self, channels: int = 8, hidden: int = 32) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, channels, kernel_size=3, padding=1)
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2)
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(channels * 4 * 4, hidden)
+        self.fc2 = nn.Linear(hidden, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scores (logits) for a batch of digits shaped (N, 1, 8, 8) with values in [0, 1]."""
+        check_input_shape(x, self.input_shape, type(self).__name__)
+        x = self.pool(F.relu(self.conv1(x)))
+        x = F.relu(self.fc1(self.flatten(x)))
         return self.fc2(x)
 
 

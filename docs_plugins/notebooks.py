@@ -15,7 +15,9 @@ JupyterLab CSS per page and executes each language separately. This plugin:
 - renders cells as ordinary Markdown (so Material's code copy buttons,
   palette, search and table of contents just work) and figures as separate
   image files next to the page;
-- writes the executed `.ipynb` next to each page for readers to download.
+- writes the executed `.ipynb` next to each page for readers to download;
+- publishes the files a notebook writes into its working directory (a
+  trained model, say) next to its page, cached like any output.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class Execution:
     seconds: float
     versions: dict[str, str]
     source: str = ""  # the page that was executed (for reports; any page with the same key shares it)
+    files: dict[str, str] | None = None  # name -> base64 of what the notebook wrote into its folder
 
 
 class NotebooksPlugin(BasePlugin[NotebooksConfig]):
@@ -178,12 +181,13 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
                 raise PluginError(f"Notebook {src_uri} failed while building:\n{_strip_ansi(str(error))}")
             except Exception as error:  # kernel died, timeout, ...
                 raise PluginError(f"Notebook {src_uri} could not be executed: {type(error).__name__}: {error}")
+            files = _written_files(Path(workdir), src_uri)
         seconds = time.perf_counter() - started
         cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
         if self.config.setup_code:
             cells = cells[1:]
         log.info(f"Executed {src_uri} in {seconds:.1f} s")
-        return Execution([list(cell.outputs) for cell in cells], seconds, _versions(), src_uri)
+        return Execution([list(cell.outputs) for cell in cells], seconds, _versions(), src_uri, files)
 
     def _load(self, key: str) -> Execution | None:
         path = self.cache_dir / f"{key}.json"
@@ -213,6 +217,8 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
         page_dir = Path(config.site_dir) / Path(page.file.dest_path).parent
         renderer = _Renderer(page_dir)
         markdown = renderer.render(notebook, execution)
+        for file_name, data in (execution.files or {}).items():
+            renderer.write(file_name, base64.b64decode(data))
         executed = _executed_notebook(notebook, execution)
         name = Path(page.file.src_uri).stem + ".ipynb"
         renderer.write(name, nbformat.writes(executed).encode("utf-8"))
@@ -299,6 +305,24 @@ def _insert_after_title(markdown: str, block: str) -> str:
     if match is None:
         return f"{block}\n\n{markdown}"
     return f"{markdown[: match.end()]}\n\n{block}\n{markdown[match.end():]}"
+
+
+MAX_PUBLISHED_BYTES = 2 * 1024 * 1024
+
+
+def _written_files(folder: Path, src_uri: str) -> dict[str, str]:
+    """The files a notebook left in its working folder, to publish next to its page."""
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if path.stat().st_size > MAX_PUBLISHED_BYTES:
+            raise PluginError(
+                f"Notebook {src_uri} wrote {path.name} ({path.stat().st_size:,} bytes); "
+                f"files published with a page may be at most {MAX_PUBLISHED_BYTES:,} bytes"
+            )
+        files[path.name] = base64.b64encode(path.read_bytes()).decode("ascii")
+    return files
 
 
 def _text_block(text: str, css: str) -> str:

@@ -160,3 +160,64 @@ def test_dark_mode_toggle_changes_notebook_cells(context):
              code.evaluate("e => getComputedStyle(e.querySelector('code') || e).backgroundColor"))
     assert before[0] != after[0], "notebook outputs follow the palette"
     assert before[1] != after[1], "notebook code cells follow the palette"
+
+
+def test_playground_logits_match_pytorch_on_every_test_image(context, site):
+    import torch
+
+    from cnn_tutorial import load_digits
+    from cnn_tutorial.export import load_model_json
+    from cnn_tutorial.models import DigitCNN
+
+    model_file = site / "playground" / "digit-model.json"
+    assert model_file.stat().st_size <= 300 * 1024
+    model = load_model_json(DigitCNN(), model_file).eval()
+    test_set = load_digits("test")
+    with torch.no_grad():
+        expected = model(test_set.images)
+    page = context.new_page()
+    page.goto("playground/")
+    page.evaluate("window.cnnPlayground.ready")
+    pixels = test_set.images.reshape(len(test_set), 64).tolist()
+    logits = torch.tensor(page.evaluate("all => all.map(p => window.cnnPlayground.predict(p))", pixels))
+    assert logits.shape == expected.shape == (450, 10)
+    assert (logits - expected).abs().max().item() < 1e-4
+    assert torch.equal(logits.argmax(dim=1), expected.argmax(dim=1))
+    per_prediction_ms = page.evaluate(
+        """p => { const t = performance.now();
+                  for (let i = 0; i < 200; i++) window.cnnPlayground.predict(p);
+                  return (performance.now() - t) / 200; }""",
+        pixels[0],
+    )
+    assert per_prediction_ms <= 20
+
+
+@pytest.mark.parametrize("path", ["playground/", "en/playground/"])
+def test_playground_reacts_to_a_stroke_and_the_keyboard(browser, site_url, path):
+    context = browser.new_context(base_url=site_url, viewport={"width": 375, "height": 800}, has_touch=True)
+    page = context.new_page()
+    watch = Watch(page, site_url)
+    page.goto(path)
+    page.evaluate("window.cnnPlayground.ready")
+    result = page.locator(".playground__result")
+    empty = result.inner_text()
+    pad = page.locator(".playground__canvas")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    x, top, height = box["x"] + box["width"] / 2, box["y"], box["height"]
+    page.mouse.move(x, top + 0.15 * height)
+    page.mouse.down()
+    page.mouse.move(x, top + 0.85 * height, steps=12)  # a vertical stroke: a "1"
+    page.mouse.up()
+    expect(result).not_to_have_text(empty)
+    assert result.get_attribute("data-digit") == "1"
+    seen = page.evaluate("window.cnnPlayground.preprocess()")
+    assert len(seen) == 64 and max(seen) > 0.5
+
+    pad.focus()
+    page.keyboard.press("Delete")
+    expect(result).to_have_text(empty)
+    assert result.get_attribute("data-digit") is None
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert not (watch.errors or watch.failed or watch.offsite)
+    context.close()

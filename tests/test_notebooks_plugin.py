@@ -135,3 +135,14 @@ def test_code_without_comments(source, expected):
     from docs_plugins.notebook_source import code_without_comments
 
     assert code_without_comments(source) == expected
+
+
+def test_files_a_notebook_writes_are_published_next_to_its_page_and_cached(tmp_path):
+    counter = tmp_path / "executions.txt"
+    code = f"open({str(counter)!r}, 'a').write('run\\n')\nopen('model.json', 'w').write('{{\"weights\": [1, 2]}}')"
+    site = make_site(tmp_path, {"index.md": "# Home\n", "nb.md": notebook(code)})
+    for _ in range(2):
+        result = build(site)
+        assert result.returncode == 0, result.stderr
+        assert (site / "site" / "nb" / "model.json").read_text() == '{"weights": [1, 2]}'
+    assert counter.read_text().count("run") == 1, "the second build served the file from the cache"
