@@ -7,6 +7,7 @@ history, so the chapters can focus on the model and the data.
 
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -130,14 +131,22 @@ def fit(
     test_set: Dataset | None = None,
     batch_size: int = 64,
     lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    schedule: str | None = None,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool | None = None,
 ) -> History:
-    """Train a classifier with Adam and cross-entropy, one epoch at a time.
+    """Train a classifier with Adam (or AdamW) and cross-entropy, one epoch at a time.
 
     The batches are shuffled by a generator seeded with `seed`, so two calls
     with the same model initialisation give the same history.
+
+    The regularisers the chapters compare are options here, so each can be
+    switched on alone: `weight_decay` (decoupled, as in AdamW), a learning-rate
+    `schedule`, and `augment`, a function applied to every training batch
+    (see `cnn_tutorial.augment`). Dropout belongs to the model.
 
     Args:
         model: A module mapping a batch of inputs to class scores (logits).
@@ -145,7 +154,12 @@ def fit(
         epochs: Passes over `train_set`.
         test_set: Evaluated after every epoch when given.
         batch_size: Images per optimisation step.
-        lr: Adam's learning rate.
+        lr: Adam's (initial) learning rate.
+        weight_decay: AdamW's decoupled weight decay; 0 means plain Adam.
+        schedule: `None` (constant rate), `"cosine"` (cosine decay to 0 over
+            all epochs) or `"step"` (divide by 10 after half of the epochs).
+        augment: Called on each training batch of inputs (on `device`), e.g.
+            random flips and shifts; never applied to `test_set`.
         seed: Seed of the shuffling.
         device: Where to train; `None` picks one with `pick_device`.
         progress: Show a progress bar; `None` shows it only in a terminal.
@@ -154,7 +168,7 @@ def fit(
         The per-epoch `History`.
 
     Raises:
-        ValueError: If `epochs` or `batch_size` is less than 1.
+        ValueError: If `epochs` or `batch_size` is less than 1, or `schedule` is unknown.
 
     Examples:
         >>> from torch import nn
@@ -170,9 +184,15 @@ def fit(
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     device = pick_device(device) if not isinstance(device, torch.device) else device
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    if weight_decay:
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = _make_scheduler(optimizer, schedule, epochs)
     loss_fn = nn.CrossEntropyLoss()
     loader = DataLoader(
         train_set,
@@ -188,6 +208,8 @@ def fit(
         batches = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=show)
         for inputs, labels in batches:
             inputs, labels = inputs.to(device), labels.to(device)
+            if augment is not None:
+                inputs = augment(inputs)
             logits = model(inputs)
             loss = loss_fn(logits, labels)
             optimizer.zero_grad()
@@ -196,6 +218,8 @@ def fit(
             total_loss += loss.item() * len(labels)
             correct += (logits.argmax(dim=1) == labels).sum().item()
             seen += len(labels)
+        if scheduler is not None:
+            scheduler.step()
         history.train_loss.append(total_loss / seen)
         history.train_accuracy.append(correct / seen)
         if test_set is not None:
@@ -203,6 +227,17 @@ def fit(
             history.test_loss.append(result.loss)
             history.test_accuracy.append(result.accuracy)
     return history
+
+
+SCHEDULES = (None, "cosine", "step")
+
+
+def _make_scheduler(optimizer, schedule: str | None, epochs: int):
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+    if schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, epochs // 2), gamma=0.1)
+    return None
 
 
 @torch.no_grad()
