@@ -3,7 +3,9 @@
 `SimpleCNN` is the seed chapter's network, layer for layer. Read it top to
 bottom: `__init__` lists the layers, `forward` says how data flows through them.
 `DigitCNN` is the same design scaled down to the 8×8 digits; it is small
-enough to run in a web page (the playground).
+enough to run in a web page (the playground). `ConvNet` is the modern shape
+the later chapters use: a stack of convolution blocks that extract features,
+then global average pooling and one linear classifier.
 """
 
 import torch
@@ -124,6 +126,57 @@ class DigitCNN(nn.Module):
         x = self.pool(F.relu(self.conv1(x)))
         x = F.relu(self.fc1(self.flatten(x)))
         return self.fc2(x)
+
+
+class ConvNet(nn.Module):
+    """Convolution blocks, global average pooling, then a linear classifier.
+
+    Each block is `Conv2d(3×3, padding 1) → ReLU → MaxPool2d(2)`, halving the
+    height and width. Global average pooling then turns each final feature
+    map into one number, so the classifier has only `widths[-1] × classes`
+    weights — compare `SimpleCNN`, whose `fc1` holds 99.6 % of its
+    parameters. `features` and `classifier` are separate attributes, so a
+    chapter can freeze the features and train a new classifier (transfer
+    learning).
+
+    Args:
+        in_channels: Channels of the input images (3 for color, 1 for grey).
+        num_classes: Number of output scores.
+        widths: Output channels of each block; one block per entry.
+        dropout: Dropout probability before the classifier (0 disables it).
+
+    Examples:
+        >>> model = ConvNet(in_channels=3, widths=(16, 32))
+        >>> model(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 10])
+        >>> sum(p.numel() for p in model.parameters())
+        5418
+        >>> model.features(torch.zeros(2, 3, 32, 32)).shape  # two blocks: 32 → 16 → 8
+        torch.Size([2, 32, 8, 8])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        widths: tuple[int, ...] = (16, 32),
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        blocks, channels = [], in_channels
+        for width in widths:
+            blocks += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = width
+        self.features = nn.Sequential(*blocks)
+        self.classifier = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits shaped (N, num_classes) for images shaped (N, in_channels, H, W)."""
+        if x.dim() != 4:
+            raise ValueError(f"ConvNet expects a batch shaped (N, C, H, W), got {tuple(x.shape)}")
+        return self.classifier(self.features(x))
 
 
 def check_input_shape(x: torch.Tensor, sample_shape: tuple[int, ...], model_name: str) -> None:
