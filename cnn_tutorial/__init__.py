@@ -6,10 +6,14 @@ so the code a reader sees on the site is the code that is tested.
 Modules:
     models: the networks the chapters build, starting with the seed's `SimpleCNN`.
     arithmetic: output sizes of convolution and pooling layers.
+    receptive_field: receptive-field size, jump and start of conv/pool stacks, computed and measured.
     inspection: parameter counts, shape traces and captured activations.
     data: the bundled digits and a generated 3×32×32 shapes data set.
     training: seeding, device choice, `fit` and `evaluate`.
     plotting: training curves, images and feature maps (Chinese labels included).
+    augment: batch data augmentation (shifts, flips).
+    visualize: kernels, saliency maps, Grad-CAM, gradient ascent and heat-map plots.
+    export: model weights as JSON for the browser playground.
 """
 
 from cnn_tutorial.arithmetic import conv_output_size, pool_output_size
