@@ -62,10 +62,11 @@ def test_seed_chapter_outputs_come_from_the_build(site, language):
 
 @pytest.mark.parametrize("language, section", [("zh", "参数"), ("en", "Parameters")])
 def test_api_page_documents_the_package_in_the_page_language(site, language, section):
-    html = page(site, language, "api")
-    assert 'id="cnn_tutorial.models.SimpleCNN"' in html
-    assert 'id="cnn_tutorial.training.fit"' in html
-    assert f'doc-section-title">{section}' in html
+    models, training = page(site, language, "api"), page(site, language, "api-training")
+    assert 'id="cnn_tutorial.models.SimpleCNN"' in models
+    assert 'id="cnn_tutorial.training.fit"' in training
+    for html in (models, training):
+        assert f'doc-section-title">{section}' in html
 
 
 def all_pages(site: Path):
