@@ -394,6 +394,23 @@ def _extent(footprint: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
     return (int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max()))
 
 
+def _ones_window(layer: nn.Module, padding_mode: str = "zeros") -> nn.Conv2d:
+    """A 1-channel float64 convolution of all-ones weights with `layer`'s window geometry."""
+    window = nn.Conv2d(
+        1,
+        1,
+        kernel_size=layer.kernel_size,
+        stride=layer.stride,
+        padding=layer.padding,
+        dilation=layer.dilation,
+        bias=False,
+        padding_mode=padding_mode,
+        dtype=torch.float64,
+    )
+    nn.init.ones_(window.weight)
+    return window
+
+
 def _linearized(layers: Iterable[nn.Module]) -> nn.Sequential:
     """A single-channel float64 copy of the stack with the same geometry and only positive paths."""
     copies = []
@@ -401,19 +418,7 @@ def _linearized(layers: Iterable[nn.Module]) -> nn.Sequential:
         if layer_geometry(layer) is None:  # raises TypeError for a layer we cannot model
             copies.append(nn.Identity())
         elif isinstance(layer, nn.Conv2d):
-            conv = nn.Conv2d(
-                1,
-                1,
-                kernel_size=layer.kernel_size,
-                stride=layer.stride,
-                padding=layer.padding,
-                dilation=layer.dilation,
-                bias=False,
-                padding_mode=layer.padding_mode,
-                dtype=torch.float64,
-            )
-            nn.init.ones_(conv.weight)
-            copies.append(conv)
+            copies.append(_ones_window(layer, padding_mode=layer.padding_mode))
         elif isinstance(layer, nn.AvgPool2d):
             copies.append(copy.deepcopy(layer))
         elif _pick(layer.dilation, 0) == 1 and _pick(layer.dilation, 1) == 1:
@@ -424,18 +429,7 @@ def _linearized(layers: Iterable[nn.Module]) -> nn.Sequential:
         else:
             if layer.ceil_mode:
                 raise ValueError("cannot linearise a dilated MaxPool2d with ceil_mode=True")
-            window = nn.Conv2d(
-                1,
-                1,
-                kernel_size=layer.kernel_size,
-                stride=layer.stride,
-                padding=layer.padding,
-                dilation=layer.dilation,
-                bias=False,
-                dtype=torch.float64,
-            )
-            nn.init.ones_(window.weight)
-            copies.append(window)
+            copies.append(_ones_window(layer))
     net = nn.Sequential(*copies)
     net.requires_grad_(False)
     return net
