@@ -1,0 +1,207 @@
+"""Two processes under torchrun train exactly what one process trains with the same global batch;
+only rank 0 prints and writes. The sampler that makes this true is tested on its own first."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from cnn_tutorial.checkpoints import read_checkpoint
+from cnn_tutorial.cli import main
+from cnn_tutorial.distributed import ShardedBatchSampler, World, process_group, sum_over_processes, wrap_model
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ["--dataset", "digits", "--batch-size", "64", "--lr", "0.01", "--seed", "5", "--device", "cpu"]
+
+
+# ---------------------------------------------------------------- the sampler
+
+
+@pytest.mark.parametrize(
+    "num_samples, batch_size, world_size", [(10, 4, 2), (1347, 64, 2), (100, 12, 4), (64, 64, 2), (11, 6, 3)]
+)
+def test_shares_put_together_are_the_single_process_batches(num_samples, batch_size, world_size):
+    single = list(ShardedBatchSampler(num_samples, batch_size, seed=7))
+    shares = [
+        list(ShardedBatchSampler(num_samples, batch_size, rank, world_size, seed=7)) for rank in range(world_size)
+    ]
+    assert all(len(s) == len(single) for s in shares)
+    for step, batch in enumerate(single):
+        assert sum((share[step] for share in shares), []) == batch  # same samples, same order
+        if len(batch) == batch_size:
+            assert all(len(share[step]) == batch_size // world_size for share in shares)
+    assert sorted(sum(single, [])) == list(range(num_samples))  # every sample once per epoch
+
+
+def test_each_epoch_has_its_own_order_fixed_by_seed_and_epoch():
+    sampler = ShardedBatchSampler(100, 10, seed=0)
+    first = list(sampler)
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert first != second
+    fresh = ShardedBatchSampler(100, 10, seed=0)
+    fresh.set_epoch(1)
+    assert list(fresh) == second  # nothing but (seed, epoch) decides the order: resuming needs no more
+    assert list(ShardedBatchSampler(100, 10, seed=1)) != first
+
+
+def test_global_batch_sizes_and_length():
+    sampler = ShardedBatchSampler(10, 4, rank=1, world_size=2)
+    assert sampler.global_batch_sizes() == [4, 4, 2] and len(sampler) == 3
+
+
+def test_batch_must_divide_among_processes():
+    with pytest.raises(
+        ValueError,
+        match=r"batch size \(63\) is the global batch and must be a positive multiple of the number of processes \(2\)",
+    ):
+        ShardedBatchSampler(100, 63, world_size=2)
+
+
+def test_last_batch_must_give_every_process_a_sample():
+    with pytest.raises(ValueError, match="leave a last batch of 1, too few for 2 processes"):
+        ShardedBatchSampler(65, 64, world_size=2)
+
+
+def test_without_torchrun_everything_is_a_world_of_one(monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with process_group("cpu") as world:
+        assert world == World(0, 1, torch.device("cpu"))
+        model = torch.nn.Linear(2, 2)
+        assert wrap_model(model, world) is model
+        assert sum_over_processes([1.0, 2.0], world) == [1.0, 2.0]
+    assert not dist.is_initialized()
+
+
+# ---------------------------------------------------------------- torchrun, two processes
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Loaded by every Python process of the torchrun test (a `sitecustomize` on PYTHONPATH is imported
+# at start-up): an audit hook reports each file opened for writing, or renamed, inside the watched
+# folder on that process's stderr, which torchrun keeps per rank.
+WRITE_SPY = """
+import os, sys
+
+WATCHED = os.environ["CNN_TUTORIAL_WATCH"]
+
+def report(event, args):
+    if event == "open" and isinstance(args[0], (str, bytes, os.PathLike)):
+        path, mode, flags = args
+        writing = any(c in (mode or "") for c in "wax+") or bool((flags or 0) & (os.O_WRONLY | os.O_RDWR))
+    elif event == "os.rename":
+        path, writing = args[1], True
+    else:
+        return
+    if writing and os.fsdecode(path).startswith(WATCHED):
+        print(f"WRITE rank={os.environ.get('RANK')} {os.fsdecode(path)}", file=sys.stderr)
+
+if "RANK" in os.environ:
+    sys.addaudithook(report)
+"""
+
+
+def torchrun_environment(spy_folder: Path, watched: Path) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(spy_folder), str(ROOT)]), "OMP_NUM_THREADS": "1"}
+    env["CNN_TUTORIAL_WATCH"] = str(watched)
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(name, None)
+    if Path("/sys/class/net/lo").exists():
+        env["GLOO_SOCKET_IFNAME"] = "lo"  # gloo talks over the loopback interface only, never the network
+    return env
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """A 2-epoch run by `torchrun --nproc_per_node=2`, and each rank's stdout and stderr."""
+    if not dist.is_available() or not dist.is_gloo_available():
+        pytest.skip("this torch build has no gloo backend, which CPU-only distributed training needs")
+    out = tmp_path_factory.mktemp("ddp")
+    logs = tmp_path_factory.mktemp("ddp-logs")
+    spy = tmp_path_factory.mktemp("spy")
+    (spy / "sitecustomize.py").write_text(WRITE_SPY)
+    command = [
+        sys.executable, "-m", "torch.distributed.run",
+        "--nproc_per_node=2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+        "--log-dir", str(logs), "--redirects", "3",  # each rank's stdout/stderr in its own file
+        "-m", "cnn_tutorial", "train", *SETTINGS, "--epochs", "2", "--out", str(out),
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, cwd=ROOT, env=torchrun_environment(spy, out), capture_output=True, text=True, timeout=240
+    )
+    rank_logs = {
+        int(folder.name): {"stdout": (folder / "stdout.log").read_text(), "stderr": (folder / "stderr.log").read_text()}
+        for folder in logs.glob("*/attempt_0/*")
+    }
+    assert result.returncode == 0, result.stderr[-4000:] + "\n" + json.dumps(rank_logs)[-4000:]
+    return out, rank_logs
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The same run in one process (in this one) with the same global batch."""
+    out = tmp_path_factory.mktemp("single")
+    assert main(["train", *SETTINGS, "--epochs", "2", "--out", str(out)]) == 0
+    return out
+
+
+def test_two_processes_reach_the_weights_of_one(two_processes, one_process):
+    ddp, single = read_checkpoint(two_processes[0] / "checkpoint.pt"), read_checkpoint(one_process / "checkpoint.pt")
+    assert ddp["model"].keys() == single["model"].keys()
+    for name, value in single["model"].items():
+        torch.testing.assert_close(ddp["model"][name], value, rtol=0, atol=1e-5, msg=f"{name} differs")
+    assert ddp["extra"]["world_size"] == 2 and single["extra"]["world_size"] == 1
+    ddp_rows = json.loads((two_processes[0] / "metrics.json").read_text())
+    single_rows = json.loads((one_process / "metrics.json").read_text())
+    for a, b in zip(ddp_rows, single_rows, strict=True):
+        for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
+            assert a[key] == pytest.approx(b[key], abs=1e-5)
+
+
+def test_only_rank_0_prints(two_processes):
+    _, logs = two_processes
+    assert sorted(logs) == [0, 1]
+    lines = logs[0]["stdout"].strip().splitlines()
+    assert lines[0] == "training digit-cnn on digits: 1347 training images, 2 processes, global batch 64, cpu"
+    assert [line.split("  ")[0] for line in lines[1:]] == ["epoch 1/2", "epoch 2/2"]
+    assert logs[1]["stdout"] == ""
+    assert "Traceback" not in logs[0]["stderr"] + logs[1]["stderr"]
+    assert "epoch" not in logs[1]["stderr"]  # nor a progress bar
+
+
+def test_only_rank_0_writes(two_processes):
+    out, logs = two_processes
+    written = {
+        rank: {Path(line.split(" ", 2)[2]).name for line in log["stderr"].splitlines() if line.startswith("WRITE ")}
+        for rank, log in logs.items()
+    }
+    assert written[1] == set()
+    # The spy does see rank 0's writes: temporary checkpoint, its rename, both logs.
+    assert {"checkpoint.pt", "metrics.json", "metrics.csv"} <= written[0]
+    assert any(name.startswith(".checkpoint.pt.tmp-") for name in written[0])
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.csv", "metrics.json"]
+    assert [row["epoch"] for row in json.loads((out / "metrics.json").read_text())] == [1, 2]
+
+
+def test_a_two_process_run_can_be_resumed_by_one_process(two_processes, tmp_path):
+    import shutil
+
+    shutil.copytree(two_processes[0], tmp_path, dirs_exist_ok=True)
+    assert main(["train", *SETTINGS, "--epochs", "3", "--out", str(tmp_path), "--resume"]) == 0
+    straight = tmp_path / "straight"
+    assert main(["train", *SETTINGS, "--epochs", "3", "--out", str(straight)]) == 0
+    resumed, expected = read_checkpoint(tmp_path / "checkpoint.pt"), read_checkpoint(straight / "checkpoint.pt")
+    for name, value in expected["model"].items():
+        torch.testing.assert_close(resumed["model"][name], value, rtol=0, atol=1e-5)
