@@ -14,6 +14,12 @@ Modules:
     augment: batch data augmentation (shifts, flips).
     visualize: kernels, saliency maps, Grad-CAM, gradient ascent and heat-map plots.
     export: model weights as JSON for the browser playground.
+    experiments: controlled comparisons of training configurations (dropout, weight decay, ...).
+    transfer: pretraining, freezing, feature extraction and fine-tuning.
+    checkpoints: atomic checkpoints and exact resumption.
+    distributed: process groups and data sharding under torchrun.
+    engine: the training loop behind the command line, single- or multi-process.
+    cli: `python -m cnn_tutorial train | evaluate | predict`.
 """
 
 from cnn_tutorial.arithmetic import conv_output_size, pool_output_size

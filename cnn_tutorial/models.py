@@ -163,13 +163,9 @@ class ConvNet(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        blocks, channels = [], in_channels
-        for width in widths:
-            blocks += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-            channels = width
-        self.features = nn.Sequential(*blocks)
+        self.features = conv_blocks(in_channels, widths)
         self.classifier = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels, num_classes)
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(widths[-1], num_classes)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,6 +173,35 @@ class ConvNet(nn.Module):
         if x.dim() != 4:
             raise ValueError(f"ConvNet expects a batch shaped (N, C, H, W), got {tuple(x.shape)}")
         return self.classifier(self.features(x))
+
+
+def conv_blocks(in_channels: int, widths: tuple[int, ...]) -> nn.Sequential:
+    """Blocks of `Conv2d(3×3, padding 1) → ReLU → MaxPool2d(2)`, one per width.
+
+    Each block keeps the height and width through the convolution and halves
+    them in the pooling.
+
+    Args:
+        in_channels: Channels of the input images.
+        widths: Output channels of each block's convolution.
+
+    Raises:
+        ValueError: If `widths` is empty.
+
+    Examples:
+        >>> blocks = conv_blocks(3, (16, 32))
+        >>> blocks(torch.zeros(1, 3, 32, 32)).shape
+        torch.Size([1, 32, 8, 8])
+        >>> len(blocks)
+        6
+    """
+    if not widths:
+        raise ValueError("conv_blocks needs at least one width, got an empty tuple")
+    layers, channels = [], in_channels
+    for width in widths:
+        layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        channels = width
+    return nn.Sequential(*layers)
 
 
 def check_input_shape(x: torch.Tensor, sample_shape: tuple[int, ...], model_name: str) -> None:
