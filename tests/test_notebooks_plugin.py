@@ -146,3 +146,17 @@ def test_files_a_notebook_writes_are_published_next_to_its_page_and_cached(tmp_p
         assert result.returncode == 0, result.stderr
         assert (site / "site" / "nb" / "model.json").read_text() == '{"weights": [1, 2]}'
     assert counter.read_text().count("run") == 1, "the second build served the file from the cache"
+
+
+def test_run_page_executes_one_chapter_like_the_build(tmp_path, capsys):
+    from docs_plugins import run_page
+
+    page = tmp_path / "page.md"
+    page.write_text(NOTEBOOK_HEADER + "# T\n\n```python\nprint(6 * 7)\n```\n", encoding="utf-8")
+    assert run_page.main([str(page), "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "──── cell 1\n42\n" in out
+
+    page.write_text(NOTEBOOK_HEADER + "# T\n\n```python\n1 / 0\n```\n", encoding="utf-8")
+    assert run_page.main([str(page), "--no-cache"]) == 1
+    assert "ZeroDivisionError" in capsys.readouterr().err
