@@ -9,6 +9,9 @@ Modules:
     receptive_field: receptive-field size, jump and start of conv/pool stacks, computed and measured.
     inspection: parameter counts, shape traces and captured activations.
     data: the bundled digits and a generated 3×32×32 shapes data set.
+    archives: CIFAR-10 and MNIST from their published files: checked downloads, safe unpacking, loaders.
+    regression: a noisy line and one feature of scikit-learn's diabetes data, for linear regression.
+    calculus: numerical gradients (central differences) to check autograd and hand-derived gradients.
     training: seeding, device choice, `fit` and `evaluate`.
     plotting: training curves, images and feature maps (Chinese labels included).
     augment: batch data augmentation (shifts, flips).
@@ -20,6 +23,9 @@ Modules:
     distributed: process groups and data sharding under torchrun.
     engine: the training loop behind the command line, single- or multi-process.
     cli: `python -m cnn_tutorial train | evaluate | predict`.
+    embeddings: the shipped Chinese corpus, jieba word segmentation, skip-gram with negative sampling.
+    toy_corpus: how the teaching corpus in cnn_tutorial/corpus/ is generated (word groups, templates).
+    trees: arithmetic expression trees and a recursive neural network with level-by-level batching.
 """
 
 from cnn_tutorial.arithmetic import conv_output_size, pool_output_size

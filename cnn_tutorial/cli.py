@@ -5,11 +5,16 @@
     python -m cnn_tutorial evaluate --checkpoint runs/digits/checkpoint.pt
     python -m cnn_tutorial predict --checkpoint runs/digits/checkpoint.pt --index 0 1 2
     torchrun --nproc_per_node=2 -m cnn_tutorial train --dataset digits --out runs/ddp
+    python -m cnn_tutorial train --dataset cifar10 --data-dir data --download --out runs/cifar10
+    python -m cnn_tutorial train --dataset mnist --data-dir data --download --out runs/mnist
 
 `train` prints one line per epoch and keeps three files in `--out`:
 `checkpoint.pt` (rewritten atomically after every epoch), `metrics.json` and
 `metrics.csv`. `--resume` continues from the checkpoint and reaches exactly
-the weights an uninterrupted run reaches. Under torchrun the processes share
+the weights an uninterrupted run reaches. `digits` and `shapes` need no
+files; `cifar10` and `mnist` are read from the published archives in
+`--data-dir`, which `--download` fetches and checks first (see
+`cnn_tutorial.archives`). Under torchrun the processes share
 every batch (`--batch-size` is the global batch) and only rank 0 prints and
 writes.
 
@@ -26,22 +31,46 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cnn_tutorial.archives import DownloadError, download_cifar10, download_mnist, load_cifar10, load_mnist
 from cnn_tutorial.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint, set_rng_state
 from cnn_tutorial.data import ImageSet, load_digits, make_shapes
-from cnn_tutorial.distributed import process_group, wrap_model
+from cnn_tutorial.distributed import launched_by_torchrun, process_group, wrap_model
 from cnn_tutorial.engine import format_row, metrics_rows, train_one_epoch, write_metrics
-from cnn_tutorial.models import DigitCNN, SimpleCNN
+from cnn_tutorial.models import ConvNet, DigitCNN, SimpleCNN, check_input_shape
 from cnn_tutorial.training import History, evaluate, pick_device, set_seed
 
-MODELS: dict[str, Callable[[], nn.Module]] = {"simple-cnn": SimpleCNN, "digit-cnn": DigitCNN}
+
+class GreyConvNet(ConvNet):
+    """`ConvNet` with one input channel, for MNIST's 1×28×28 digits (28 → 14 → 7, then global pooling)."""
+
+    input_shape = (1, 28, 28)
+
+    def __init__(self) -> None:
+        super().__init__(in_channels=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input_shape(x, self.input_shape, type(self).__name__)
+        return super().forward(x)
+
+
+MODELS: dict[str, Callable[[], nn.Module]] = {
+    "simple-cnn": SimpleCNN,
+    "digit-cnn": DigitCNN,
+    "grey-convnet": GreyConvNet,
+}
 
 # Each data set: (train split, test split), built on demand, and the model that fits it.
 DATASETS: dict[str, Callable[[], tuple[ImageSet, ImageSet]]] = {
     "shapes": lambda: (make_shapes(6_000, seed=0), make_shapes(1_000, seed=1)),
     "digits": lambda: (load_digits("train"), load_digits("test")),
 }
-DEFAULT_MODEL = {"shapes": "simple-cnn", "digits": "digit-cnn"}
-INPUT_SHAPES = {"shapes": (3, 32, 32), "digits": (1, 8, 8)}
+# Data sets read from the published archives in --data-dir: (download, load one split).
+ARCHIVE_DATASETS: dict[str, tuple[Callable[[Path], Path], Callable[[Path, str], ImageSet]]] = {
+    "cifar10": (download_cifar10, load_cifar10),
+    "mnist": (download_mnist, load_mnist),
+}
+DEFAULT_MODEL = {"shapes": "simple-cnn", "digits": "digit-cnn", "cifar10": "simple-cnn", "mnist": "grey-convnet"}
+INPUT_SHAPES = {"shapes": (3, 32, 32), "digits": (1, 8, 8), "cifar10": (3, 32, 32), "mnist": (1, 28, 28)}
 
 CHECKPOINT = "checkpoint.pt"
 # A resumed run must use the settings the checkpoint was trained with (--epochs may grow).
@@ -95,9 +124,19 @@ def build_parser(prog: str = "cnn-tutorial") -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict}")
 
     train = commands.add_parser("train", help="train a model, writing a checkpoint and metrics to --out")
-    train.add_argument("--dataset", choices=sorted(DATASETS), default="digits", help="data set (default: digits)")
     train.add_argument(
-        "--model", choices=sorted(MODELS), help="network (default: simple-cnn for shapes, digit-cnn for digits)"
+        "--dataset", choices=sorted([*DATASETS, *ARCHIVE_DATASETS]), default="digits", help="data set (default: digits)"
+    )
+    train.add_argument(
+        "--model",
+        choices=sorted(MODELS),
+        help="network (default: " + ", ".join(f"{m} for {d}" for d, m in DEFAULT_MODEL.items()) + ")",
+    )
+    train.add_argument(
+        "--data-dir", help="folder with the files of cifar10 or mnist (see cnn_tutorial.archives)", metavar="PATH"
+    )
+    train.add_argument(
+        "--download", action="store_true", help="download cifar10 or mnist into --data-dir first (checked by SHA-256)"
     )
     train.add_argument(
         "--epochs", type=_positive(int), default=5, help="total epochs, counting resumed ones (default: 5)"
@@ -117,6 +156,9 @@ def build_parser(prog: str = "cnn-tutorial") -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("--checkpoint", required=True, help="a checkpoint.pt written by train")
         command.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+        command.add_argument(
+            "--data-dir", metavar="PATH", help="cifar10 or mnist files (default: the folder train used)"
+        )
         if name == "predict":
             command.add_argument(
                 "--index", type=int, nargs="+", default=[0], metavar="N", help="test images to classify (default: 0)"
@@ -153,7 +195,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "cnn-tutorial") -> int:
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, DownloadError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -195,6 +237,8 @@ def train(args: argparse.Namespace) -> None:
         "lr": args.lr,
         "seed": args.seed,
     }
+    if args.dataset in ARCHIVE_DATASETS:
+        settings["data_dir"] = _data_dir(args.dataset, args.data_dir).resolve().as_posix()
     _check_model_fits(settings["model"], settings["dataset"])
     out = Path(args.out)
     checkpoint_path = out / CHECKPOINT
@@ -204,7 +248,12 @@ def train(args: argparse.Namespace) -> None:
         raise ValueError(
             f"{checkpoint_path} already exists; add --resume to continue that run, or choose another --out"
         )
-    train_set, test_set = DATASETS[args.dataset]()
+    if args.download and launched_by_torchrun():
+        raise ValueError(
+            "--download under torchrun would download once per process; download first in one process "
+            "(the same command without torchrun, or cnn_tutorial.archives), then start torchrun without --download"
+        )
+    train_set, test_set = load_data(args.dataset, args.data_dir, download=args.download)
 
     with process_group(args.device) as world:
         set_seed(args.seed)  # every process builds the same initial weights
@@ -269,7 +318,7 @@ def evaluate_checkpoint(args: argparse.Namespace) -> None:
         0
     """
     model, settings, epochs, device = _load_trained(args)
-    _, test_set = DATASETS[settings["dataset"]]()
+    (test_set,) = load_data(settings["dataset"], args.data_dir or settings.get("data_dir"), splits=("test",))
     result = evaluate(model, test_set, device=device)
     print(
         f"{settings['model']} on {settings['dataset']} after {epochs} epochs: "
@@ -298,7 +347,7 @@ def predict(args: argparse.Namespace) -> None:
         0
     """
     model, settings, _, device = _load_trained(args)
-    _, test_set = DATASETS[settings["dataset"]]()
+    (test_set,) = load_data(settings["dataset"], args.data_dir or settings.get("data_dir"), splits=("test",))
     for index in args.index:
         if not 0 <= index < len(test_set):
             raise ValueError(f"--index {index} is outside the test split (0 to {len(test_set) - 1})")
@@ -313,10 +362,69 @@ def predict(args: argparse.Namespace) -> None:
         )
 
 
+def load_data(
+    name: str,
+    data_dir: str | Path | None = None,
+    *,
+    download: bool = False,
+    splits: Sequence[str] = ("train", "test"),
+) -> tuple[ImageSet, ...]:
+    """The chosen splits of a data set, in order.
+
+    `digits` and `shapes` are built in memory. `cifar10` and `mnist` are read
+    from the published files in `data_dir`, downloaded and checked there
+    first when `download` is true.
+
+    Args:
+        name: A data set name: `digits`, `shapes`, `cifar10` or `mnist`.
+        data_dir: The folder of an archive data set's files.
+        download: Fetch the files into `data_dir` first (already checked files are kept).
+        splits: Which splits, `"train"` and/or `"test"`.
+
+    Returns:
+        One `ImageSet` per split.
+
+    Raises:
+        ValueError: If an archive data set has no `data_dir`, or a built-in
+            one is given a `data_dir` or `download`.
+        FileNotFoundError: If the files are not in `data_dir`.
+        cnn_tutorial.archives.DownloadError: If a download fails.
+        cnn_tutorial.archives.ArchiveError: If a file is damaged.
+
+    Examples:
+        >>> (test,) = load_data("digits", splits=("test",))
+        >>> len(test)
+        450
+        >>> load_data("mnist")
+        Traceback (most recent call last):
+            ...
+        ValueError: --dataset mnist needs --data-dir, the folder that holds its files (or will, with --download)
+    """
+    if name in ARCHIVE_DATASETS:
+        folder = _data_dir(name, data_dir)
+        fetch, read = ARCHIVE_DATASETS[name]
+        if download:
+            fetch(folder)
+        return tuple(read(folder, split) for split in splits)
+    if data_dir is not None or download:
+        raise ValueError(f"--data-dir and --download are for {' and '.join(ARCHIVE_DATASETS)}; {name} needs no files")
+    both = dict(zip(("train", "test"), DATASETS[name](), strict=True))
+    return tuple(both[split] for split in splits)
+
+
+def _data_dir(name: str, data_dir: str | Path | None) -> Path:
+    if data_dir is None:
+        raise ValueError(
+            f"--dataset {name} needs --data-dir, the folder that holds its files (or will, with --download)"
+        )
+    return Path(data_dir)
+
+
 def _load_trained(args: argparse.Namespace) -> tuple[nn.Module, dict, int, torch.device]:
     # Reading the settings first tells which model to build for the weights.
     settings = read_checkpoint(args.checkpoint)["extra"].get("settings")
-    if not isinstance(settings, dict) or settings.get("model") not in MODELS or settings.get("dataset") not in DATASETS:
+    known = isinstance(settings, dict) and settings.get("model") in MODELS and settings.get("dataset") in INPUT_SHAPES
+    if not known:
         raise ValueError(
             f"{args.checkpoint} was not written by the train command (it names no known model and data set)"
         )
