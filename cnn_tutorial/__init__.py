@@ -23,6 +23,9 @@ Modules:
     distributed: process groups and data sharding under torchrun.
     engine: the training loop behind the command line, single- or multi-process.
     cli: `python -m cnn_tutorial train | evaluate | predict`.
+    sequences: seeded sequence data: noisy sine waves with next-step pairs, a symbol-order classification task.
+    recurrent: an Elman cell by hand, RNN/LSTM/GRU predictors and classifiers, gradient-vs-distance measurement.
+    tcn: causal and dilated 1-D convolutions, their receptive field, and a small TCN classifier.
     embeddings: the shipped Chinese corpus, jieba word segmentation, skip-gram with negative sampling.
     toy_corpus: how the teaching corpus in cnn_tutorial/corpus/ is generated (word groups, templates).
     trees: arithmetic expression trees and a recursive neural network with level-by-level batching.
