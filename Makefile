@@ -30,6 +30,9 @@ serve: $(STAMP)
 clean:
 	rm -rf site .cache
 
-.PHONY: bench
+.PHONY: bench bench-training
 bench: $(STAMP)
 	$(BIN)/python tests/bench.py
+
+bench-training: $(STAMP)   # only the training throughput table, no site build
+	$(BIN)/python tests/bench.py --only training

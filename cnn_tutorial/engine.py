@@ -14,6 +14,7 @@ import csv
 import json
 from pathlib import Path
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
@@ -73,22 +74,27 @@ def train_one_epoch(
     show = False if not world.is_main else progress
     batches = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=None if show is None else not show)
     model.train()
-    total_loss, correct, seen = 0.0, 0, 0
+    # Running totals stay tensors: one `.item()` per epoch instead of two per batch.
+    total_loss = torch.zeros((), dtype=torch.float64, device=world.device)
+    correct = torch.zeros((), dtype=torch.int64, device=world.device)
+    seen = 0
     for (inputs, labels), global_batch in zip(batches, sampler.global_batch_sizes(), strict=True):
         inputs, labels = inputs.to(world.device), labels.to(world.device)
         logits = model(inputs)
-        summed = F.cross_entropy(logits, labels, reduction="sum")
-        # DDP averages gradients over the N processes; scaling each share's summed
-        # loss by N / global_batch makes that average the gradient of the mean
-        # loss over the whole global batch. With one process it is the mean loss.
-        loss = summed * (world.world_size / global_batch)
+        if len(labels) * world.world_size == global_batch:
+            loss = F.cross_entropy(logits, labels)  # an even share: its mean is already on the right scale
+        else:
+            # DDP averages gradients over the N processes; scaling each share's summed
+            # loss by N / global_batch makes that average the gradient of the mean loss
+            # over the whole global batch, also when the shares differ in size.
+            loss = F.cross_entropy(logits, labels, reduction="sum") * (world.world_size / global_batch)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        total_loss += summed.item()
-        correct += (logits.argmax(dim=1) == labels).sum().item()
+        total_loss += loss.detach() * (global_batch / world.world_size)  # this share's summed loss
+        correct += (logits.argmax(dim=1) == labels).sum()
         seen += len(labels)
-    total_loss, correct, seen = sum_over_processes([total_loss, correct, seen], world)
+    total_loss, correct, seen = sum_over_processes([total_loss.item(), correct.item(), seen], world)
     return total_loss / seen, correct / seen
 
 

@@ -1,11 +1,18 @@
-"""`make bench`: build times, execution times, page weights and Lighthouse scores.
+"""`make bench`: build times, execution times, page weights, Lighthouse scores, training throughput.
 
-Works on a copy of the repository in a temporary folder, so the measured
-builds start from an empty execution cache and nothing here is modified.
-Prints Markdown tables. Lighthouse 12 comes from the npm registry (installed
-once under .cache/bench) and drives Debian's Chromium.
+The site part works on a copy of the repository in a temporary folder, so the
+measured builds start from an empty execution cache and nothing here is
+modified. Lighthouse 12 comes from the npm registry (installed once under
+.cache/bench) and drives Debian's Chromium.
 
-Run: python tests/bench.py [--no-lighthouse]
+The training part measures images per second of the package's training loops
+(`cnn_tutorial.fit`, and `engine.train_one_epoch`, the loop of the command
+line) against a minimal hand-written loop on the same model and data, then the
+command line's throughput in one process and in two under torchrun.
+
+Prints Markdown tables.
+
+Run: python tests/bench.py [--only site|training] [--no-lighthouse]
 """
 
 import argparse
@@ -16,6 +23,8 @@ import io
 import json
 import os
 import shutil
+import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -114,11 +123,7 @@ def lighthouse_scores(site: Path, pages: list[str]) -> list[tuple]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-lighthouse", action="store_true", help="skip the Lighthouse audits")
-    args = parser.parse_args()
-
+def bench_site(no_lighthouse: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         work = Path(tmp)
         copy_repository(work)
@@ -147,12 +152,155 @@ def main() -> None:
         print("\n## HTML size of each page\n")
         print(table(("page", "KB"), [(name, f"{size / 1024:.1f}") for name, size in sizes]))
 
-        if args.no_lighthouse:
+        if no_lighthouse:
             return
         heaviest = sizes[0][0].removesuffix("index.html")
         pages = list(dict.fromkeys(["", "cnn/", "api/", heaviest]))
         print("\n## Lighthouse 12, mobile preset (heaviest page: %s)\n" % (heaviest or "/"))
         print(table(("page", *CATEGORIES), lighthouse_scores(site, pages)))
+
+
+# ---------------------------------------------------------------- training throughput
+
+# (data set, model, training images, epochs per timed run, timed runs per loop). SimpleCNN is the
+# seed's network (compute-bound); DigitCNN is so small that per-batch overhead shows.
+LOOP_WORKLOADS = (("shapes", "simple-cnn", 2048, 2, 5), ("digits", "digit-cnn", 1347, 5, 7))
+BATCH_SIZE = 64
+
+
+def loop_variants():
+    """The training loops compared: each trains a fresh model for some epochs, as a user would call it."""
+    import torch
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader
+
+    from cnn_tutorial.engine import train_one_epoch
+    from cnn_tutorial.training import fit
+
+    def hand_written(model, train_set, epochs):
+        # The minimal loop: what the package's loops must not be much slower than.
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        loader = DataLoader(train_set, batch_size=BATCH_SIZE, shuffle=True, generator=torch.Generator().manual_seed(0))
+        for _ in range(epochs):
+            model.train()
+            for inputs, labels in loader:
+                loss = F.cross_entropy(model(inputs), labels)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+
+    def with_fit(model, train_set, epochs):
+        fit(model, train_set, epochs=epochs, batch_size=BATCH_SIZE, lr=1e-3, device="cpu", progress=False)
+
+    def with_engine(model, train_set, epochs):
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        for epoch in range(epochs):
+            train_one_epoch(model, train_set, optimizer, epoch=epoch, batch_size=BATCH_SIZE, progress=False)
+
+    return {
+        "hand-written loop": hand_written,
+        "cnn_tutorial.fit": with_fit,
+        "engine.train_one_epoch (CLI)": with_engine,
+    }
+
+
+def bench_loops() -> list[tuple]:
+    """Median images/s of each loop; runs interleaved so that changes in load hit all loops alike."""
+    from cnn_tutorial.cli import MODELS
+    from cnn_tutorial.data import load_digits, make_shapes
+    from cnn_tutorial.training import set_seed
+
+    rows = []
+    for dataset, model_name, size, epochs, runs in LOOP_WORKLOADS:
+        train_set = make_shapes(size, seed=0) if dataset == "shapes" else load_digits("train")
+        variants = loop_variants()
+        rates = {name: [] for name in variants}
+        for run in range(runs + 1):  # run 0 warms up (allocator, lazy imports) and is not counted
+            for name, train in variants.items():
+                set_seed(0)
+                model = MODELS[model_name]()
+                began = time.perf_counter()
+                train(model, train_set, epochs)
+                if run:
+                    rates[name].append(epochs * len(train_set) / (time.perf_counter() - began))
+        reference = statistics.median(rates["hand-written loop"])
+        for name, values in rates.items():
+            median = statistics.median(values)
+            rows.append((f"{model_name} on {dataset} ({len(train_set)} images, batch {BATCH_SIZE})", name,
+                         f"{median:,.0f}", f"{median / reference:.3f}"))
+    return rows
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli_throughput(dataset: str, processes: int, threads: int, epochs: int, batch_size: int) -> tuple[float, float]:
+    """Median training images/s over the epochs after the first, and the whole command's seconds."""
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as out:
+        train = ["-m", "cnn_tutorial", "train", "--dataset", dataset, "--epochs", str(epochs),
+                 "--batch-size", str(batch_size), "--device", "cpu", "--out", out]
+        if processes == 1:
+            command = [sys.executable, *train]
+        else:
+            command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
+                       "--master_addr=127.0.0.1", f"--master_port={free_port()}", *train]
+        env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=str(threads), TQDM_DISABLE="1")
+        for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+            env.pop(name, None)
+        began = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, timeout=900)
+        seconds = time.perf_counter() - began
+        rows = json.loads((Path(out) / "metrics.json").read_text())
+    return statistics.median(row["samples_per_s"] for row in rows[1:] or rows), seconds
+
+
+# (data set, epochs, global batch); the first epoch is left out of the median as warm-up.
+CLI_WORKLOADS = (("digits", 6, 64), ("shapes", 3, 64))
+
+
+def bench_processes() -> list[tuple]:
+    cores = os.cpu_count() or 1
+    configurations = [(1, 1), (1, cores), (2, 1)] if cores > 1 else [(1, 1), (2, 1)]
+    rows = []
+    for dataset, epochs, batch_size in CLI_WORKLOADS:
+        baseline = None
+        for processes, threads in configurations:
+            rate, seconds = cli_throughput(dataset, processes, threads, epochs, batch_size)
+            baseline = baseline or rate
+            launcher = "python -m cnn_tutorial" if processes == 1 else f"torchrun --nproc_per_node={processes}"
+            rows.append((dataset, launcher, f"{processes} × {threads}", f"{rate:,.0f}", f"{rate / baseline:.2f}",
+                         f"{seconds:.1f}"))
+    return rows
+
+
+def bench_training() -> None:
+    import torch
+
+    print(f"## Training loops (this machine: {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)\n")
+    print("Median images/s over runs that each train a fresh model for a few epochs; "
+          "ratio = loop / hand-written loop (goal: ≥ 0.95).\n")
+    print(table(("workload", "loop", "images/s", "ratio"), bench_loops()))
+    print("\n## The command line in one process and under torchrun (gloo, CPU)\n")
+    print("Training images/s (median over epochs after the first, from metrics.json); "
+          "seconds = the whole command, start-up included.\n")
+    print(table(("data set", "launcher", "processes × threads", "images/s", "vs 1 × 1", "seconds"),
+                bench_processes()))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("site", "training"), help="run one part only (default: both)")
+    parser.add_argument("--no-lighthouse", action="store_true", help="skip the Lighthouse audits")
+    args = parser.parse_args()
+    if args.only in (None, "site"):
+        bench_site(args.no_lighthouse)
+    if args.only in (None, "training"):
+        if args.only is None:
+            print()
+        bench_training()
 
 
 if __name__ == "__main__":
