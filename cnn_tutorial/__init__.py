@@ -5,6 +5,7 @@ so the code a reader sees on the site is the code that is tested.
 
 Modules:
     models: the networks the chapters build, starting with the seed's `SimpleCNN`.
+    blocks: reusable blocks: MLP, ConvBlock (conv → batch norm → ReLU → pool), Residual.
     arithmetic: output sizes of convolution and pooling layers.
     receptive_field: receptive-field size, jump and start of conv/pool stacks, computed and measured.
     inspection: parameter counts, shape traces and captured activations.
@@ -13,6 +14,8 @@ Modules:
     regression: a noisy line and one feature of scikit-learn's diabetes data, for linear regression.
     calculus: numerical gradients (central differences) to check autograd and hand-derived gradients.
     training: seeding, device choice, `fit` and `evaluate`.
+    evaluation: hold-out and k-fold validation, scorers, learning curves and their plots.
+    boundaries: the two-moons data and decision-boundary plots.
     plotting: training curves, images and feature maps (Chinese labels included).
     augment: batch data augmentation (shifts, flips).
     visualize: kernels, saliency maps, Grad-CAM, gradient ascent and heat-map plots.

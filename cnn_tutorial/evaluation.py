@@ -1,0 +1,462 @@
+"""Measuring how well a model generalises: hold-out and k-fold validation, learning curves.
+
+The chapters on the machine-learning workflow and on machine learning versus
+deep learning ask the same question in several ways: *how accurate is this
+model on images it has never seen?* The tools here all follow one contract.
+A **scorer** is a function `scorer(train, held_out) -> accuracy` that builds a
+fresh model, trains it on `train` and returns its accuracy on `held_out`.
+`sklearn_scorer` and `network_scorer` make scorers for a scikit-learn
+estimator and for a PyTorch network; `cross_validate` and `learning_curve`
+call a scorer on different splits of the data; `plot_learning_curve` and
+`plot_loss_curves` draw the results.
+"""
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from cnn_tutorial.data import ImageSet
+from cnn_tutorial.training import evaluate, fit, set_seed
+
+Scorer = Callable[[ImageSet, ImageSet], float]
+"""`scorer(train, held_out)`: train a fresh model on `train`, return its accuracy on `held_out`."""
+
+
+def subset(dataset: ImageSet, indices) -> ImageSet:
+    """The images of `dataset` at `indices`, as a new `ImageSet` with the same classes.
+
+    Args:
+        dataset: Where to take the images from.
+        indices: Positions: a list, a NumPy array or an integer tensor.
+
+    Returns:
+        An `ImageSet` holding `len(indices)` images, in the order of `indices`.
+
+    Examples:
+        >>> from cnn_tutorial.data import load_digits
+        >>> small = subset(load_digits("test"), [0, 5, 7])
+        >>> len(small), small.classes[:3]
+        (3, ('0', '1', '2'))
+    """
+    index = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+    return ImageSet(dataset.images[index], dataset.labels[index], dataset.classes)
+
+
+def holdout_split(dataset: ImageSet, fraction: float = 0.25, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+    """Split a data set once into a training part and a validation part, stratified.
+
+    Stratified: every class keeps (as nearly as possible) its share in both
+    parts. The split is fixed by `seed`.
+
+    Args:
+        dataset: The data to split (a training set; the test set stays apart).
+        fraction: Share of the images that go to the validation part, in (0, 1).
+        seed: Seed of the split.
+
+    Returns:
+        `(train, validation)`.
+
+    Raises:
+        ValueError: If `fraction` is not strictly between 0 and 1.
+
+    Examples:
+        >>> from cnn_tutorial.data import load_digits
+        >>> train, val = holdout_split(load_digits("train"), fraction=0.25)
+        >>> len(train), len(val)
+        (1010, 337)
+    """
+    from sklearn.model_selection import train_test_split
+
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction must be between 0 and 1 (exclusive), got {fraction}")
+    positions = np.arange(len(dataset))
+    train_idx, val_idx = train_test_split(
+        positions, test_size=fraction, random_state=seed, stratify=dataset.labels.numpy()
+    )
+    return subset(dataset, train_idx), subset(dataset, val_idx)
+
+
+def cross_validate(scorer: Scorer, dataset: ImageSet, k: int = 5, seed: int = 0) -> list[float]:
+    """Stratified k-fold cross-validation: the validation accuracy of each of `k` folds.
+
+    The data is cut into `k` parts (folds) with scikit-learn's
+    `StratifiedKFold`; each fold serves once as the validation set while the
+    other `k - 1` train a fresh model. Every image is used for validation
+    exactly once.
+
+    Args:
+        scorer: `scorer(train, validation) -> accuracy`, see `Scorer`.
+        dataset: The data to cross-validate on (never the test set).
+        k: Number of folds, at least 2.
+        seed: Seed of the shuffling before the data is cut into folds.
+
+    Returns:
+        `k` accuracies, one per fold, in fold order.
+
+    Raises:
+        ValueError: If `k` < 2 or a class has fewer than `k` images.
+
+    Examples:
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from cnn_tutorial.data import load_digits
+        >>> scores = cross_validate(sklearn_scorer(LogisticRegression(max_iter=1000)),
+        ...                         load_digits("train"), k=3)
+        >>> len(scores), all(0.9 < s < 1 for s in scores)
+        (3, True)
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    if k < 2:
+        raise ValueError(f"k must be at least 2 folds, got {k}")
+    labels = dataset.labels.numpy()
+    smallest = int(np.bincount(labels).min()) if len(labels) else 0
+    if smallest < k:
+        raise ValueError(
+            f"every class needs at least k={k} images for {k} folds; the smallest has {smallest}"
+        )
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return [
+        scorer(subset(dataset, train_idx), subset(dataset, val_idx))
+        for train_idx, val_idx in folds.split(np.zeros(len(labels)), labels)
+    ]
+
+
+def balanced_order(labels: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A shuffled order of the positions in which every prefix is (nearly) class-balanced.
+
+    The positions are shuffled, then sorted by their rank within their own
+    class: first one image of each class, then a second of each, and so on.
+    Taking the first `n` positions therefore gives a balanced subset, and the
+    subsets for growing `n` are nested (a larger one contains the smaller).
+
+    Args:
+        labels: Integer labels shaped (N,).
+        seed: Seed of the shuffle.
+
+    Returns:
+        A permutation of `range(N)` as a long tensor.
+
+    Examples:
+        >>> order = balanced_order(torch.tensor([0, 0, 0, 1, 1, 1]))
+        >>> sorted(order.tolist())
+        [0, 1, 2, 3, 4, 5]
+        >>> torch.tensor([0, 0, 0, 1, 1, 1])[order[:2]].sort().values.tolist()  # one of each
+        [0, 1]
+    """
+    rng = np.random.default_rng(seed)
+    shuffled = rng.permutation(len(labels))
+    shuffled_labels = labels.numpy()[shuffled]
+    rank = np.zeros(len(labels), dtype=np.int64)
+    seen: dict[int, int] = {}
+    for i, label in enumerate(shuffled_labels.tolist()):
+        rank[i] = seen.get(label, 0)
+        seen[label] = rank[i] + 1
+    return torch.from_numpy(shuffled[np.argsort(rank, kind="stable")])
+
+
+def as_arrays(dataset: ImageSet) -> tuple[np.ndarray, np.ndarray]:
+    """The images flattened into rows of features, and the labels, as NumPy arrays.
+
+    This is the table a scikit-learn estimator expects: one row per image,
+    one column per pixel.
+
+    Args:
+        dataset: An `ImageSet`.
+
+    Returns:
+        `(features, labels)` shaped (N, C·H·W) and (N,).
+
+    Examples:
+        >>> from cnn_tutorial.data import load_digits
+        >>> x, y = as_arrays(load_digits("test"))
+        >>> x.shape, y.shape
+        ((450, 64), (450,))
+    """
+    return dataset.images.flatten(1).numpy(), dataset.labels.numpy()
+
+
+def sklearn_scorer(estimator) -> Scorer:
+    """A scorer that trains a fresh copy of a scikit-learn classifier on the flattened images.
+
+    Args:
+        estimator: An unfitted scikit-learn classifier, e.g. `LogisticRegression()`.
+            It is cloned for every call, so calls do not influence each other.
+
+    Returns:
+        `scorer(train, held_out) -> accuracy`.
+
+    Raises:
+        TypeError: If `estimator` has no `fit` and `score` methods.
+
+    Examples:
+        >>> from sklearn.dummy import DummyClassifier
+        >>> from cnn_tutorial.data import load_digits
+        >>> guess = sklearn_scorer(DummyClassifier(strategy="most_frequent"))
+        >>> round(guess(load_digits("train"), load_digits("test")), 3)  # always the commonest digit
+        0.102
+    """
+    from sklearn.base import clone
+
+    if not (hasattr(estimator, "fit") and hasattr(estimator, "score")):
+        raise TypeError(
+            f"estimator must be a scikit-learn classifier with fit and score, got {type(estimator).__name__}"
+        )
+
+    def scorer(train: ImageSet, held_out: ImageSet) -> float:
+        model = clone(estimator).fit(*as_arrays(train))
+        return float(model.score(*as_arrays(held_out)))
+
+    return scorer
+
+
+def epochs_for_steps(num_examples: int, batch_size: int, steps: int) -> int:
+    """Epochs needed for at least `steps` optimiser steps over `num_examples` examples.
+
+    A network trained for a fixed number of *epochs* gets far fewer updates
+    on a small training set than on a large one; counting *steps* instead
+    gives every training-set size a fair amount of training.
+
+    Args:
+        num_examples: Size of the training set.
+        batch_size: Examples per step.
+        steps: Minimum number of optimiser steps.
+
+    Returns:
+        The number of epochs, at least 1.
+
+    Raises:
+        ValueError: If any argument is less than 1.
+
+    Examples:
+        >>> epochs_for_steps(50, batch_size=32, steps=300)  # 2 steps per epoch
+        150
+        >>> epochs_for_steps(1000, batch_size=32, steps=300)  # 32 steps per epoch
+        10
+    """
+    if min(num_examples, batch_size, steps) < 1:
+        raise ValueError(
+            f"num_examples, batch_size and steps must be >= 1, got {num_examples}, {batch_size}, {steps}"
+        )
+    steps_per_epoch = math.ceil(num_examples / batch_size)
+    return max(1, math.ceil(steps / steps_per_epoch))
+
+
+def network_scorer(
+    build: Callable[[], nn.Module],
+    *,
+    steps: int = 300,
+    min_epochs: int = 1,
+    batch_size: int = 32,
+    lr: float = 3e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+) -> Scorer:
+    """A scorer that builds a fresh network, trains it with `fit` and returns its accuracy.
+
+    The network is built after `set_seed(seed)`, so every call starts from
+    the same initial weights. It is trained on the CPU for at least `steps`
+    optimiser steps and at least `min_epochs` passes over the training set:
+    small sets get enough updates, large sets are seen often enough.
+
+    Args:
+        build: Makes a new, untrained model, e.g. `DigitCNN` or `lambda: MLP(64, (128,), 10)`.
+        steps: Minimum number of optimiser steps, whatever the training-set size.
+        min_epochs: Minimum number of passes over the training set.
+        batch_size: Images per step.
+        lr: Adam's learning rate.
+        weight_decay: Decoupled weight decay (AdamW); 0 means plain Adam.
+        seed: Seed of the initial weights and of the shuffling.
+
+    Returns:
+        `scorer(train, held_out) -> accuracy`.
+
+    Examples:
+        >>> from cnn_tutorial.data import load_digits
+        >>> linear = network_scorer(lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), steps=100)
+        >>> linear(load_digits("train"), load_digits("test")) > 0.85
+        True
+    """
+
+    def scorer(train: ImageSet, held_out: ImageSet) -> float:
+        set_seed(seed)
+        model = build()
+        epochs = max(min_epochs, epochs_for_steps(len(train), batch_size, steps))
+        fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+            seed=seed, device="cpu", progress=False)
+        return evaluate(model, held_out, device="cpu").accuracy
+
+    return scorer
+
+
+@dataclass
+class LearningCurve:
+    """Test accuracy of several methods at several training-set sizes.
+
+    Attributes:
+        sizes: The training-set sizes, ascending.
+        accuracy: Method name → one accuracy per size.
+        seconds: Method name → wall-clock seconds spent per size (training and
+            scoring). Timings vary from run to run and machine to machine.
+    """
+
+    sizes: list[int]
+    accuracy: dict[str, list[float]] = field(default_factory=dict)
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+
+    def table(self) -> str:
+        """The accuracies as a plain-text table: one row per size, one column per method."""
+        names = list(self.accuracy)
+        width = max([10, *(len(n) + 2 for n in names)])
+        rows = [f"{'size':>6}" + "".join(f"{n:>{width}}" for n in names)]
+        for i, size in enumerate(self.sizes):
+            rows.append(f"{size:6d}" + "".join(f"{self.accuracy[n][i]:>{width}.1%}" for n in names))
+        return "\n".join(rows)
+
+
+def learning_curve(
+    scorers: dict[str, Scorer],
+    train_set: ImageSet,
+    test_set: ImageSet,
+    sizes: Sequence[int],
+    seed: int = 0,
+) -> LearningCurve:
+    """Train every method on growing, nested, class-balanced subsets; score each on one test set.
+
+    The subsets are prefixes of `balanced_order(train_set.labels, seed)`, so
+    the 100-image subset is part of the 200-image one, and all methods see
+    exactly the same images at every size. The test set never changes.
+
+    Args:
+        scorers: Method name → `scorer(train, test) -> accuracy`.
+        train_set: The pool the training subsets are drawn from.
+        test_set: Scored at every size, the same images each time.
+        sizes: Training-set sizes; each between 1 and `len(train_set)`.
+        seed: Seed of the order the subsets are taken in.
+
+    Returns:
+        A `LearningCurve` with the sizes sorted ascending.
+
+    Raises:
+        ValueError: If `scorers` or `sizes` is empty, or a size is out of range.
+
+    Examples:
+        >>> from sklearn.neighbors import KNeighborsClassifier
+        >>> from cnn_tutorial.data import load_digits
+        >>> curve = learning_curve({"1-NN": sklearn_scorer(KNeighborsClassifier(1))},
+        ...                        load_digits("train"), load_digits("test"), sizes=[500, 20])
+        >>> curve.sizes
+        [20, 500]
+        >>> acc = curve.accuracy["1-NN"]
+        >>> acc[0] < acc[1]  # more examples, better nearest neighbours
+        True
+    """
+    if not scorers:
+        raise ValueError("scorers is empty; give at least one method")
+    sizes = sorted(int(s) for s in sizes)
+    if not sizes or sizes[0] < 1 or sizes[-1] > len(train_set):
+        raise ValueError(f"sizes must be non-empty and lie in 1..{len(train_set)}, got {sizes}")
+    order = balanced_order(train_set.labels, seed)
+    curve = LearningCurve(sizes, {name: [] for name in scorers}, {name: [] for name in scorers})
+    for size in sizes:
+        train = subset(train_set, order[:size])
+        for name, scorer in scorers.items():
+            start = time.perf_counter()
+            curve.accuracy[name].append(scorer(train, test_set))
+            curve.seconds[name].append(time.perf_counter() - start)
+    return curve
+
+
+def plot_learning_curve(curve: LearningCurve, title: str | None = None, chance: float | None = None):
+    """Test accuracy against training-set size (log x axis), one line per method.
+
+    Args:
+        curve: What `learning_curve` returned.
+        title: Optional title.
+        chance: If given, a dotted horizontal line at this accuracy (e.g. 0.1
+            for ten balanced classes).
+
+    Returns:
+        The `matplotlib.figure.Figure`.
+
+    Examples:
+        >>> fig = plot_learning_curve(LearningCurve([10, 100], {"a": [0.5, 0.9], "b": [0.4, 0.95]}))
+        >>> [line.get_label() for line in fig.axes[0].get_lines()]
+        ['a', 'b']
+        >>> fig.axes[0].get_xscale()
+        'log'
+    """
+    import matplotlib.pyplot as plt
+
+    import cnn_tutorial.plotting  # noqa: F401  (registers the Chinese font)
+
+    markers = "os^vDxP*"
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
+    for i, (name, values) in enumerate(curve.accuracy.items()):
+        ax.plot(curve.sizes, values, marker=markers[i % len(markers)], label=name)
+    if chance is not None:
+        ax.axhline(chance, color="0.5", linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xticks(curve.sizes, [str(s) for s in curve.sizes])
+    ax.minorticks_off()
+    ax.set_xlabel("训练样本数 (training examples)")
+    ax.set_ylabel("测试集准确率 (test accuracy)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=9)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+
+def plot_loss_curves(histories: dict, title: str | None = None):
+    """Training (dashed) and validation (solid) loss per epoch, one colour per run.
+
+    `fit` stores the loss on the set passed as `test_set` in
+    `History.test_loss`; here that set is meant to be a **validation** set,
+    and the legend says so.
+
+    Args:
+        histories: Run name → the `History` that `fit(..., test_set=validation)` returned.
+        title: Optional title.
+
+    Returns:
+        The `matplotlib.figure.Figure`.
+
+    Raises:
+        ValueError: If a history has no validation losses (it was trained without `test_set`).
+
+    Examples:
+        >>> from cnn_tutorial.training import History
+        >>> h = History([1.0, 0.5, 0.2], [0.6, 0.8, 0.9], [1.1, 0.7, 0.8], [0.55, 0.75, 0.74])
+        >>> fig = plot_loss_curves({"MLP": h})
+        >>> [line.get_label() for line in fig.axes[0].get_lines()]
+        ['MLP · train', 'MLP · validation']
+    """
+    import matplotlib.pyplot as plt
+
+    import cnn_tutorial.plotting  # noqa: F401  (registers the Chinese font)
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
+    for i, (name, history) in enumerate(histories.items()):
+        if not history.test_loss:
+            raise ValueError(
+                f"history {name!r} has no validation losses; train it with fit(..., test_set=validation)"
+            )
+        epochs = range(1, history.epochs + 1)
+        color = f"C{i}"
+        ax.plot(epochs, history.train_loss, color=color, linestyle="--", linewidth=1,
+                label=f"{name} · train")
+        ax.plot(epochs, history.test_loss, color=color, linewidth=2, label=f"{name} · validation")
+    ax.set_yscale("log")
+    ax.set_xlabel("轮次 (epoch)")
+    ax.set_ylabel("损失 (loss)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    return fig
