@@ -47,22 +47,7 @@ class ImageSet(Dataset):
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> None:
-        if images.dim() != 4:
-            raise ValueError(f"images must be shaped (N, C, H, W), got {tuple(images.shape)}")
-        if labels.shape != (images.shape[0],):
-            raise ValueError(
-                f"labels must be shaped ({images.shape[0]},) to match the images, "
-                f"got {tuple(labels.shape)}"
-            )
-        classes = tuple(classes)
-        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < len(classes):
-            raise ValueError(
-                f"labels must lie in 0..{len(classes) - 1} for {len(classes)} classes, "
-                f"got {int(labels.min())}..{int(labels.max())}"
-            )
-        self.images = images.float()
-        self.labels = labels.long()
-        self.classes = classes
+        self.images, self.labels, self.classes = check_labelled(images, labels, classes, "images", "(N, C, H, W)")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -77,8 +62,60 @@ class ImageSet(Dataset):
 
     def class_counts(self) -> dict[str, int]:
         """How many images each class has, by class name."""
-        counts = torch.bincount(self.labels, minlength=len(self.classes))
-        return {name: int(n) for name, n in zip(self.classes, counts)}
+        return count_classes(self.labels, self.classes)
+
+
+def check_labelled(
+    inputs: torch.Tensor, labels: torch.Tensor, classes: Sequence[str], name: str, layout: str
+) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
+    """Check that inputs, labels and class names fit together; return them as float, long and tuple.
+
+    Shared by the in-memory data sets (`ImageSet`, `sequences.SequenceSet`).
+
+    Args:
+        inputs: The samples, stacked along the first dimension.
+        labels: One integer label per sample.
+        classes: The class names.
+        name: What the inputs are, for error messages ("images").
+        layout: Their expected layout, e.g. "(N, C, H, W)"; its number of letters is the number of dimensions.
+
+    Raises:
+        ValueError: If `inputs` has the wrong number of dimensions, `labels` the
+            wrong shape, or a label has no class name.
+
+    Examples:
+        >>> x, y, names = check_labelled(torch.zeros(2, 5), torch.tensor([0, 1]), ["a", "b"], "rows", "(N, F)")
+        >>> x.dtype, y.dtype, names
+        (torch.float32, torch.int64, ('a', 'b'))
+        >>> check_labelled(torch.zeros(2, 5), torch.tensor([0, 2]), ["a", "b"], "rows", "(N, F)")
+        Traceback (most recent call last):
+            ...
+        ValueError: labels must lie in 0..1 for 2 classes, got 0..2
+    """
+    if inputs.dim() != layout.count(",") + 1:
+        raise ValueError(f"{name} must be shaped {layout}, got {tuple(inputs.shape)}")
+    if labels.shape != (inputs.shape[0],):
+        raise ValueError(
+            f"labels must be shaped ({inputs.shape[0]},) to match the {name}, got {tuple(labels.shape)}"
+        )
+    classes = tuple(classes)
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < len(classes):
+        raise ValueError(
+            f"labels must lie in 0..{len(classes) - 1} for {len(classes)} classes, "
+            f"got {int(labels.min())}..{int(labels.max())}"
+        )
+    return inputs.float(), labels.long(), classes
+
+
+def count_classes(labels: torch.Tensor, classes: Sequence[str]) -> dict[str, int]:
+    """How many samples each class has, by class name.
+
+    Examples:
+        >>> count_classes(torch.tensor([0, 2, 2]), ["a", "b", "c"])
+        {'a': 1, 'b': 0, 'c': 2}
+    """
+    counts = torch.bincount(labels, minlength=len(classes))
+    return {name: int(n) for name, n in zip(classes, counts)}
 
 
 def load_digits(split: str, test_fraction: float = 0.25, seed: int = 0) -> ImageSet:

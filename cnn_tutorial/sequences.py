@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
+from cnn_tutorial.data import check_labelled, count_classes
+
 #: Symbols of `make_symbol_order`: four distractors, then the two markers.
 ORDER_ALPHABET = "abcdXY"
 #: Classes of `make_symbol_order`, in label order: (first marker, second marker).
@@ -56,22 +58,7 @@ class SequenceSet(Dataset):
     """
 
     def __init__(self, sequences: torch.Tensor, labels: torch.Tensor, classes: Sequence[str]) -> None:
-        if sequences.dim() != 3:
-            raise ValueError(f"sequences must be shaped (N, C, L), got {tuple(sequences.shape)}")
-        if labels.shape != (sequences.shape[0],):
-            raise ValueError(
-                f"labels must be shaped ({sequences.shape[0]},) to match the sequences, "
-                f"got {tuple(labels.shape)}"
-            )
-        classes = tuple(classes)
-        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < len(classes):
-            raise ValueError(
-                f"labels must lie in 0..{len(classes) - 1} for {len(classes)} classes, "
-                f"got {int(labels.min())}..{int(labels.max())}"
-            )
-        self.sequences = sequences.float()
-        self.labels = labels.long()
-        self.classes = classes
+        self.sequences, self.labels, self.classes = check_labelled(sequences, labels, classes, "sequences", "(N, C, L)")
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -86,8 +73,7 @@ class SequenceSet(Dataset):
 
     def class_counts(self) -> dict[str, int]:
         """How many sequences each class has, by class name."""
-        counts = torch.bincount(self.labels, minlength=len(self.classes))
-        return {name: int(n) for name, n in zip(self.classes, counts)}
+        return count_classes(self.labels, self.classes)
 
 
 def make_waves(
