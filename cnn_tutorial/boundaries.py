@@ -7,6 +7,12 @@ model predicts there. The line where the prediction changes is the
 with a hidden layer can bend it.
 """
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a plot is drawn
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 import numpy as np
 import torch
 from torch import nn
@@ -44,7 +50,7 @@ def two_moons(num_points: int, noise: float = 0.2, seed: int = 0) -> tuple[torch
     return torch.from_numpy(points.astype(np.float32)), torch.from_numpy(labels.astype(np.int64))
 
 
-def class_probabilities(model, points: torch.Tensor) -> torch.Tensor:
+def class_probabilities(model: "nn.Module | Any", points: torch.Tensor) -> torch.Tensor:
     """Probabilities of each class for each point, from a PyTorch model or a scikit-learn classifier.
 
     A PyTorch model must return logits: one column (or a flat vector) for a
@@ -90,13 +96,13 @@ def class_probabilities(model, points: torch.Tensor) -> torch.Tensor:
 
 
 def plot_decision_boundary(
-    model,
+    model: "nn.Module | Any",
     points: torch.Tensor,
     labels: torch.Tensor,
-    ax=None,
+    ax: "Axes | None" = None,
     resolution: int = 200,
     title: str | None = None,
-):
+) -> "Figure":
     """Colour the plane by the model's prediction and draw the data on top.
 
     For two classes the colour shows the probability of class 1 (blue 0 to

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,7 @@ from cnn_tutorial.toy_corpus import CORPUS_FILE, DICT_FILE
 PUNCTUATION = frozenset("。，、？！；：“”‘’（）《》…— ,.?!;:()\"'\n\t")
 
 
-def corpus_file(name: str = CORPUS_FILE):
+def corpus_file(name: str = CORPUS_FILE) -> Traversable:
     """A file of the package's `corpus/` folder, found with `importlib.resources`.
 
     Works the same from a source checkout, an editable install or a wheel,

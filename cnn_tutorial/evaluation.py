@@ -16,6 +16,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a plot is drawn
+    from matplotlib.figure import Figure
+
 import numpy as np
 import torch
 from torch import nn
@@ -27,7 +32,7 @@ Scorer = Callable[[ImageSet, ImageSet], float]
 """`scorer(train, held_out)`: train a fresh model on `train`, return its accuracy on `held_out`."""
 
 
-def subset(dataset: ImageSet, indices) -> ImageSet:
+def subset(dataset: ImageSet, indices: Sequence[int]) -> ImageSet:
     """The images of `dataset` at `indices`, as a new `ImageSet` with the same classes.
 
     Args:
@@ -180,7 +185,7 @@ def as_arrays(dataset: ImageSet) -> tuple[np.ndarray, np.ndarray]:
     return dataset.images.flatten(1).numpy(), dataset.labels.numpy()
 
 
-def sklearn_scorer(estimator) -> Scorer:
+def sklearn_scorer(estimator: Any) -> Scorer:
     """A scorer that trains a fresh copy of a scikit-learn classifier on the flattened images.
 
     Args:
@@ -371,7 +376,7 @@ def learning_curve(
     return curve
 
 
-def plot_learning_curve(curve: LearningCurve, title: str | None = None, chance: float | None = None):
+def plot_learning_curve(curve: LearningCurve, title: str | None = None, chance: float | None = None) -> "Figure":
     """Test accuracy against training-set size (log x axis), one line per method.
 
     Args:
@@ -413,7 +418,7 @@ def plot_learning_curve(curve: LearningCurve, title: str | None = None, chance: 
 
 
 
-def plot_loss_curves(histories: dict, title: str | None = None):
+def plot_loss_curves(histories: dict, title: str | None = None) -> "Figure":
     """Training (dashed) and validation (solid) loss per epoch, one colour per run.
 
     `fit` stores the loss on the set passed as `test_set` in

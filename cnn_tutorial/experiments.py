@@ -17,6 +17,11 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a plot is drawn
+    from matplotlib.figure import Figure
+
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
@@ -341,7 +346,7 @@ def results_table(runs: Sequence[Run]) -> str:
     return "\n".join(lines)
 
 
-def plot_validation_curves(runs: Sequence[Run], title: str | None = None):
+def plot_validation_curves(runs: Sequence[Run], title: str | None = None) -> "Figure":
     """Validation accuracy per epoch, one line per run, on one set of axes.
 
     Args:

@@ -19,7 +19,10 @@ Both give the same vectors; the second is much faster.
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Union
+from typing import TYPE_CHECKING, NamedTuple, Union
+
+if TYPE_CHECKING:  # annotations only: matplotlib is imported when a plot is drawn
+    from matplotlib.axes import Axes
 
 import torch
 import torch.nn.functional as F
@@ -150,7 +153,7 @@ def tree_to_string(tree: Tree, top: bool = True) -> str:
     return text if top else f"({text})"
 
 
-def draw_tree(tree: Tree, ax=None, modulus: int | None = None):
+def draw_tree(tree: Tree, ax: "Axes | None" = None, modulus: int | None = None) -> "Axes":
     """Draw an expression tree: leaves spread left to right, each parent above its children.
 
     Args:

@@ -268,7 +268,9 @@ def _cell(text: str, markdown: bool = False) -> str:
 
 
 def _code(text: str) -> str:
-    return f"<code>{html.escape(text).replace('|', '&#124;')}</code>"
+    # Brackets as entities: Markdown would read `x[0]["lr"]` as a reference link.
+    escaped = html.escape(text).replace("|", "&#124;").replace("[", "&#91;").replace("]", "&#93;")
+    return f"<code>{escaped}</code>"
 
 
 # ---------------------------------------------------------------- jieba
