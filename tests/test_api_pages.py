@@ -14,9 +14,12 @@ NOT_DOCUMENTED = {"cnn_tutorial.__main__"}  # two lines that call cli.main
 
 
 def documented(language: str) -> list[str]:
+    """The modules documented in docs/<language>/api/, checking each page documents the module it is named for."""
     found = []
-    for page in sorted((DOCS / language).glob("api*.md")):
-        found += DIRECTIVE.findall(page.read_text(encoding="utf-8"))
+    for page in sorted((DOCS / language / "api").glob("*.md")):
+        modules = DIRECTIVE.findall(page.read_text(encoding="utf-8"))
+        assert modules == [f"cnn_tutorial.{page.stem}"], f"{page} should document cnn_tutorial.{page.stem} only"
+        found += modules
     return found
 
 
@@ -27,14 +30,15 @@ def package_modules() -> set[str]:
 @pytest.mark.parametrize("language", ["zh", "en"])
 def test_every_module_is_documented_once(language):
     modules = documented(language)
-    assert len(modules) == len(set(modules)), f"a module is documented twice in docs/{language}/api*.md"
+    assert len(modules) == len(set(modules)), f"a module is documented twice in docs/{language}/api/"
     missing = package_modules() - set(modules)
-    assert not missing, f"modules missing from docs/{language}/api*.md: {sorted(missing)}"
+    assert not missing, f"modules missing from docs/{language}/api/: {sorted(missing)}"
     unknown = set(modules) - package_modules()
-    assert not unknown, f"docs/{language}/api*.md documents modules that do not exist: {sorted(unknown)}"
+    assert not unknown, f"docs/{language}/api/ documents modules that do not exist: {sorted(unknown)}"
 
 
-def test_both_languages_document_the_same_modules_on_the_same_pages():
-    for page in sorted((DOCS / "zh").glob("api*.md")):
-        en = DOCS / "en" / page.name
-        assert DIRECTIVE.findall(page.read_text(encoding="utf-8")) == DIRECTIVE.findall(en.read_text(encoding="utf-8"))
+def test_the_api_index_links_every_module_page_in_both_languages():
+    for language in ("zh", "en"):
+        index = (DOCS / language / "api.md").read_text(encoding="utf-8")
+        linked = set(re.findall(r"\]\(api/(\w+)\.md\)", index))
+        assert linked == {m.removeprefix("cnn_tutorial.") for m in package_modules()}, language

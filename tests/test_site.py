@@ -62,7 +62,7 @@ def test_seed_chapter_outputs_come_from_the_build(site, language):
 
 @pytest.mark.parametrize("language, section", [("zh", "参数"), ("en", "Parameters")])
 def test_api_page_documents_the_package_in_the_page_language(site, language, section):
-    models, training = page(site, language, "api"), page(site, language, "api-training")
+    models, training = page(site, language, "api/models"), page(site, language, "api/training")
     assert 'id="cnn_tutorial.models.SimpleCNN"' in models
     assert 'id="cnn_tutorial.training.fit"' in training
     for html in (models, training):
