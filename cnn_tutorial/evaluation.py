@@ -397,7 +397,7 @@ def plot_learning_curve(curve: LearningCurve, title: str | None = None, chance: 
     """
     import matplotlib.pyplot as plt
 
-    import cnn_tutorial.plotting  # noqa: F401  (registers the Chinese font)
+    from cnn_tutorial.plotting import finish_axes, log_size_axis  # importing plotting also registers the Chinese font
 
     markers = "os^vDxP*"
     fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
@@ -405,15 +405,8 @@ def plot_learning_curve(curve: LearningCurve, title: str | None = None, chance: 
         ax.plot(curve.sizes, values, marker=markers[i % len(markers)], label=name)
     if chance is not None:
         ax.axhline(chance, color="0.5", linestyle=":", linewidth=1)
-    ax.set_xscale("log")
-    ax.set_xticks(curve.sizes, [str(s) for s in curve.sizes])
-    ax.minorticks_off()
-    ax.set_xlabel("训练样本数 (training examples)")
-    ax.set_ylabel("测试集准确率 (test accuracy)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
-    if title:
-        ax.set_title(title)
+    log_size_axis(ax, curve.sizes)
+    finish_axes(ax, "训练样本数 (training examples)", "测试集准确率 (test accuracy)", title, legend_fontsize=9)
     return fig
 
 
@@ -444,7 +437,7 @@ def plot_loss_curves(histories: dict, title: str | None = None) -> "Figure":
     """
     import matplotlib.pyplot as plt
 
-    import cnn_tutorial.plotting  # noqa: F401  (registers the Chinese font)
+    from cnn_tutorial.plotting import finish_axes  # importing plotting also registers the Chinese font
 
     fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
     for i, (name, history) in enumerate(histories.items()):
@@ -458,10 +451,5 @@ def plot_loss_curves(histories: dict, title: str | None = None) -> "Figure":
                 label=f"{name} · train")
         ax.plot(epochs, history.test_loss, color=color, linewidth=2, label=f"{name} · validation")
     ax.set_yscale("log")
-    ax.set_xlabel("轮次 (epoch)")
-    ax.set_ylabel("损失 (loss)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
+    finish_axes(ax, "轮次 (epoch)", "损失 (loss)", title, legend_fontsize=8)
     return fig

@@ -364,19 +364,14 @@ def plot_validation_curves(runs: Sequence[Run], title: str | None = None) -> "Fi
     """
     import matplotlib.pyplot as plt
 
-    import cnn_tutorial.plotting  # noqa: F401  (registers the Chinese font)
+    from cnn_tutorial.plotting import finish_axes  # importing plotting also registers the Chinese font
 
     fig, ax = plt.subplots(figsize=(7, 3.5), layout="constrained")
     for run in runs:
         accuracies = run.history.test_accuracy
         ax.plot(range(1, len(accuracies) + 1), accuracies, marker=".", label=run.config.name)
-    ax.set_xlabel("轮次 (epoch)")
-    ax.set_ylabel("验证集准确率 (validation accuracy)")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
+    finish_axes(ax, "轮次 (epoch)", "验证集准确率 (validation accuracy)", title, legend_fontsize=8)
     return fig
 
 

@@ -81,12 +81,52 @@ def plot_history(history: History) -> Figure:
         ax.plot(epochs, train, marker="o", label="训练集 (train)")
         if test:
             ax.plot(epochs, test, marker="o", label="测试集 (test)")
-        ax.set_title(title)
-        ax.set_xlabel("轮次 (epoch)")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.grid(alpha=0.3)
-        ax.legend()
+        finish_axes(ax, "轮次 (epoch)", title=title)
     return fig
+
+
+def finish_axes(ax, xlabel: str, ylabel: str | None = None, title: str | None = None,
+                legend_fontsize: float | None = None) -> None:
+    """The house style of every curve plot: axis labels, a light grid, the legend and an optional title.
+
+    Args:
+        ax: The matplotlib `Axes` to finish.
+        xlabel: Label of the x axis.
+        ylabel: Label of the y axis, if any.
+        title: Title, if any.
+        legend_fontsize: Font size of the legend; `None` keeps matplotlib's default.
+
+    Examples:
+        >>> fig, ax = plt.subplots()
+        >>> _ = ax.plot([1, 2], [3, 4], label="a")
+        >>> finish_axes(ax, "轮 (epoch)", "损失 (loss)", title="t")
+        >>> ax.get_xlabel(), ax.get_title(), ax.get_legend() is not None
+        ('轮 (epoch)', 't', True)
+        >>> plt.close(fig)
+    """
+    ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_fontsize)
+    if title:
+        ax.set_title(title)
+
+
+def log_size_axis(ax, sizes: Sequence[int]) -> None:
+    """A logarithmic x axis whose ticks are exactly `sizes`, written as plain numbers (for curves against data size).
+
+    Examples:
+        >>> fig, ax = plt.subplots()
+        >>> log_size_axis(ax, [10, 100, 1000])
+        >>> ax.get_xscale(), [t.get_text() for t in ax.get_xticklabels()]
+        ('log', ['10', '100', '1000'])
+        >>> plt.close(fig)
+    """
+    ax.set_xscale("log")
+    ax.set_xticks(list(sizes), [str(size) for size in sizes])
+    ax.minorticks_off()
 
 
 def show_images(images: torch.Tensor, titles: Sequence | None = None, ncols: int = 8) -> Figure:

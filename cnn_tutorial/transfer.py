@@ -590,22 +590,16 @@ def plot_budget_curve(curve: BudgetCurve, title: str | None = None) -> Figure:
     """
     import matplotlib.pyplot as plt
 
-    import cnn_tutorial.plotting  # noqa: F401  (registers the Chinese font)
+    from cnn_tutorial.plotting import finish_axes, log_size_axis  # importing plotting also registers the Chinese font
 
     markers = {"frozen": "o", "fine_tune": "s", "scratch": "^", "random_frozen": "x"}
     fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
     for method, values in curve.accuracy.items():
         label = METHOD_LABELS.get(method, method)
         ax.plot(curve.per_class, values, marker=markers.get(method, "o"), label=label)
-    ax.set_xscale("log")
-    ax.set_xticks(curve.per_class, [str(k) for k in curve.per_class])
-    ax.minorticks_off()
-    ax.set_xlabel("每类带标签的训练图像 (labelled images per class)")
-    ax.set_ylabel("测试集准确率 (test accuracy)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
+    log_size_axis(ax, curve.per_class)
+    finish_axes(ax, "每类带标签的训练图像 (labelled images per class)", "测试集准确率 (test accuracy)", title,
+                legend_fontsize=8)
     return fig
 
 
