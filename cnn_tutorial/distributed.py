@@ -18,6 +18,7 @@ on exactly the batches one process with a batch of B trains on.
 
 import math
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +54,45 @@ class World:
     def is_main(self) -> bool:
         """True for rank 0, the one process that prints and writes files."""
         return self.rank == 0
+
+
+def free_port(host: str = "127.0.0.1", ports: range = range(29400, 29500)) -> int:
+    """A TCP port on `host` that nothing is bound to, for `--rdzv-endpoint` or `--master-port`.
+
+    The port comes from `ports`, which lies below the range the operating
+    system hands out for "port 0" (Linux: 32768–60999). A port obtained by
+    binding port 0 is released before torchrun binds it again, and in that
+    gap any program that asks for port 0 (a Jupyter kernel, say) can be
+    given it; the rendezvous then waits forever for a server that is not
+    there. Ports outside that range are never handed out by chance.
+
+    Args:
+        host: The address the rendezvous will listen on.
+        ports: Candidates, tried in order.
+
+    Returns:
+        The first candidate that could be bound.
+
+    Raises:
+        RuntimeError: If every candidate is in use.
+
+    Examples:
+        >>> port = free_port()
+        >>> 29400 <= port < 29500
+        True
+        >>> with socket.socket() as taken:
+        ...     taken.bind(("127.0.0.1", port))
+        ...     free_port() != port
+        True
+    """
+    for port in ports:
+        with socket.socket() as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port on {host} between {ports.start} and {ports.stop - 1}")
 
 
 def launched_by_torchrun() -> bool:

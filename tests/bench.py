@@ -23,7 +23,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -231,14 +230,10 @@ def bench_loops() -> list[tuple]:
     return rows
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def cli_throughput(dataset: str, processes: int, threads: int, epochs: int, batch_size: int) -> tuple[float, float]:
     """Median training images/s over the epochs after the first, and the whole command's seconds."""
+    from cnn_tutorial.distributed import free_port
+
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as out:
         train = ["-m", "cnn_tutorial", "train", "--dataset", dataset, "--epochs", str(epochs),
                  "--batch-size", str(batch_size), "--device", "cpu", "--out", out]

@@ -3,7 +3,6 @@ only rank 0 prints and writes. The sampler that makes this true is tested on its
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,14 @@ import torch.distributed as dist
 
 from cnn_tutorial.checkpoints import read_checkpoint
 from cnn_tutorial.cli import main
-from cnn_tutorial.distributed import ShardedBatchSampler, World, process_group, sum_over_processes, wrap_model
+from cnn_tutorial.distributed import (
+    ShardedBatchSampler,
+    World,
+    free_port,
+    process_group,
+    sum_over_processes,
+    wrap_model,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["--dataset", "digits", "--batch-size", "64", "--lr", "0.01", "--seed", "5", "--device", "cpu"]
@@ -81,12 +87,6 @@ def test_without_torchrun_everything_is_a_world_of_one(monkeypatch):
 
 
 # ---------------------------------------------------------------- torchrun, two processes
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # Loaded by every Python process of the torchrun test (a `sitecustomize` on PYTHONPATH is imported

@@ -6,7 +6,6 @@ the loopback interface: each `torchrun --nnodes=2 --nproc_per_node=1` is one nod
 """
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,16 +16,11 @@ import torch.distributed as dist
 
 from cnn_tutorial.checkpoints import read_checkpoint
 from cnn_tutorial.cli import main
+from cnn_tutorial.distributed import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["--dataset", "digits", "--batch-size", "64", "--lr", "0.01", "--seed", "2", "--device", "cpu"]
 EPOCHS = "2"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def node_environment() -> dict[str, str]:
