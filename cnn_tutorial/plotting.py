@@ -16,6 +16,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import torch
 from matplotlib import font_manager
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from cnn_tutorial.training import History
@@ -86,7 +87,7 @@ def plot_history(history: History) -> Figure:
     return fig
 
 
-def finish_axes(ax, xlabel: str, ylabel: str | None = None, title: str | None = None,
+def finish_axes(ax: Axes, xlabel: str, ylabel: str | None = None, title: str | None = None,
                 legend_fontsize: float | None = None) -> None:
     """The house style of every curve plot: axis labels, a light grid, the legend and an optional title.
 
@@ -114,7 +115,7 @@ def finish_axes(ax, xlabel: str, ylabel: str | None = None, title: str | None = 
         ax.set_title(title)
 
 
-def log_size_axis(ax, sizes: Sequence[int]) -> None:
+def log_size_axis(ax: Axes, sizes: Sequence[int]) -> None:
     """A logarithmic x axis whose ticks are exactly `sizes`, written as plain numbers (for curves against data size).
 
     Examples:
