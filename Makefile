@@ -1,21 +1,21 @@
 # Everything runs inside .venv, created on first use from requirements.txt.
 # `make serve` and `make docs` only add environment setup to plain MkDocs:
-# executing the chapters happens inside the build (docs_plugins).
+# executing the chapters happens inside the build (tooling/cnn_tutorial_docs).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: env test docs serve clean
+.PHONY: env test docs serve clean page
 
 env: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml tooling/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version.split()[0] + " (set PYTHON=/path/to/python3.11)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . -e tooling
 	touch $@
 
 test: $(STAMP)
@@ -36,3 +36,7 @@ bench: $(STAMP)
 
 bench-training: $(STAMP)   # only the training throughput table, no site build
 	$(BIN)/python tests/bench.py --only training
+
+# Execute one chapter as the build does: make page PAGE=docs/zh/rnn.md [FIGURES=/tmp/rnn]
+page: $(STAMP)
+	$(BIN)/python -m cnn_tutorial_docs.run_page $(PAGE) $(if $(FIGURES),--figures $(FIGURES))

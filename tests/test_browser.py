@@ -116,7 +116,7 @@ def test_language_switch_keeps_the_chapter(context):
 
 
 def test_copy_button_copies_exactly_the_cell_code(browser, site_url):
-    from docs_plugins.notebook_source import code_cells, read_notebook
+    from cnn_tutorial_docs.notebook_source import code_cells, read_notebook
 
     context = browser.new_context(base_url=site_url, permissions=["clipboard-read", "clipboard-write"])
     page = context.new_page()

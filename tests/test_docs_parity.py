@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from docs_plugins.notebook_source import (
+from cnn_tutorial_docs.notebook_source import (
     code_cells,
     code_without_comments,
     is_notebook_source,

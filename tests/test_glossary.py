@@ -1,4 +1,4 @@
-"""One glossary, used everywhere: `docs_plugins/glossary.yml` checked, and the site checked against it.
+"""One glossary, used everywhere: `tooling/cnn_tutorial_docs/glossary.yml` checked, and the site checked against it.
 
 The term check reads every Chinese page, docs/zh/**/*.md (prose, code cells and
 their comments alike), and the `#` comments and docstrings of cnn_tutorial/**/*.py.
@@ -29,7 +29,7 @@ from pathlib import Path
 import markdown
 import pytest
 
-from docs_plugins.glossary import (
+from cnn_tutorial_docs.glossary import (
     MARKER,
     Glossary,
     Section,
@@ -74,7 +74,7 @@ def test_chinese_page_uses_standard_terms(page, glossary):
     where = page.relative_to(ROOT).as_posix()
     violations = check_markdown(text, glossary, path=where, glossary_page=page.name == GLOSSARY_PAGE)
     if violations:
-        pytest.fail("non-standard terms (see docs_plugins/glossary.yml):\n" + _report(violations), pytrace=False)
+        pytest.fail("non-standard terms (see tooling/cnn_tutorial_docs/glossary.yml):\n" + _report(violations), pytrace=False)
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: p.relative_to(ROOT).as_posix())
@@ -82,7 +82,7 @@ def test_package_comments_and_docstrings_use_standard_terms(module, glossary):
     where = module.relative_to(ROOT).as_posix()
     violations = check_python(module.read_text(encoding="utf-8"), glossary, path=where)
     if violations:
-        pytest.fail("non-standard terms (see docs_plugins/glossary.yml):\n" + _report(violations), pytrace=False)
+        pytest.fail("non-standard terms (see tooling/cnn_tutorial_docs/glossary.yml):\n" + _report(violations), pytrace=False)
 
 
 @pytest.mark.parametrize("language", ["zh", "en"])
@@ -264,7 +264,7 @@ def test_plugin_writes_the_dictionary_and_points_the_search_at_it(tmp_path):
     from material.plugins.search.plugin import SearchPlugin
     from mkdocs.exceptions import PluginError
 
-    from docs_plugins.glossary import GlossaryPlugin
+    from cnn_tutorial_docs.glossary import GlossaryPlugin
 
     config_file = tmp_path / "mkdocs.yml"
     config_file.write_text("site_name: x\n", encoding="utf-8")
@@ -272,7 +272,7 @@ def test_plugin_writes_the_dictionary_and_points_the_search_at_it(tmp_path):
     search.load_config({})
     plugin = GlossaryPlugin()
     errors, _ = plugin.load_config(
-        {"source": str(ROOT / "docs_plugins" / "glossary.yml"), "jieba_dict": "cache/jieba.txt"}, str(config_file)
+        {"source": str(ROOT / "tooling" / "cnn_tutorial_docs" / "glossary.yml"), "jieba_dict": "cache/jieba.txt"}, str(config_file)
     )
     assert not errors
     config = SimpleNamespace(config_file_path=str(config_file), plugins={"material/search": search})
@@ -281,6 +281,6 @@ def test_plugin_writes_the_dictionary_and_points_the_search_at_it(tmp_path):
     assert written.read_text(encoding="utf-8") == jieba_dictionary(load_glossary())
     assert Path(search.config.jieba_dict_user) == written.resolve()
     plugin.on_config(config)  # the i18n plugin runs on_config again for each language
-    search.config.jieba_dict_user = "docs_plugins/jieba_user_dict.txt"
+    search.config.jieba_dict_user = "tooling/cnn_tutorial_docs/jieba_user_dict.txt"
     with pytest.raises(PluginError, match="jieba_dict_user"):
         plugin.on_config(config)

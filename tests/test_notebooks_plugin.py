@@ -25,7 +25,7 @@ def make_site(root: Path, pages: dict[str, str], package_value: int = 1) -> Path
             """\
             site_name: test
             plugins:
-              - notebooks:
+              - cnn-tutorial-notebooks:
                   packages: [tinypkg]
                   workers: 2
             """
@@ -132,7 +132,7 @@ def test_figures_become_files_and_the_executed_notebook_is_downloadable(tmp_path
     ],
 )
 def test_code_without_comments(source, expected):
-    from docs_plugins.notebook_source import code_without_comments
+    from cnn_tutorial_docs.notebook_source import code_without_comments
 
     assert code_without_comments(source) == expected
 
@@ -149,7 +149,7 @@ def test_files_a_notebook_writes_are_published_next_to_its_page_and_cached(tmp_p
 
 
 def test_run_page_executes_one_chapter_like_the_build(tmp_path, capsys):
-    from docs_plugins import run_page
+    from cnn_tutorial_docs import run_page
 
     page = tmp_path / "page.md"
     page.write_text(NOTEBOOK_HEADER + "# T\n\n```python\nprint(6 * 7)\n```\n", encoding="utf-8")

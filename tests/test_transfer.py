@@ -35,7 +35,7 @@ from cnn_tutorial.transfer import (
     train_head,
     unfreeze,
 )
-from docs_plugins.notebook_source import code_cells, code_without_comments, read_notebook
+from cnn_tutorial_docs.notebook_source import code_cells, code_without_comments, read_notebook
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 CHAPTER = "feature-extraction.md"

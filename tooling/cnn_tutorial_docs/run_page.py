@@ -1,7 +1,7 @@
 """Execute one chapter exactly as the site build does, without building the site.
 
-    python -m docs_plugins.run_page docs/zh/rnn.md            # print the outputs
-    python -m docs_plugins.run_page docs/zh/rnn.md --figures /tmp/rnn
+    python -m cnn_tutorial_docs.run_page docs/zh/rnn.md            # print the outputs
+    python -m cnn_tutorial_docs.run_page docs/zh/rnn.md --figures /tmp/rnn
 
 Writing a chapter is quicker this way than with a full `mkdocs build`: the
 notebook runs with the build's kernel settings (`setup_code`, threads,
@@ -20,10 +20,10 @@ from pathlib import Path
 import yaml
 from mkdocs.exceptions import PluginError
 
-from docs_plugins.notebook_source import is_notebook_source, read_notebook
-from docs_plugins.notebooks import NotebooksPlugin
+from cnn_tutorial_docs.notebook_source import is_notebook_source, read_notebook
+from cnn_tutorial_docs.notebooks import NotebooksPlugin
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path.cwd()  # run from the repository root (make page does)
 
 
 class _PermissiveLoader(yaml.SafeLoader):
@@ -36,8 +36,8 @@ _PermissiveLoader.add_multi_constructor("tag:yaml.org,2002:python/", lambda load
 def notebooks_options(config_file: Path) -> dict:
     config = yaml.load(config_file.read_text(encoding="utf-8"), Loader=_PermissiveLoader)
     for entry in config.get("plugins", []):
-        if isinstance(entry, dict) and "notebooks" in entry:
-            return entry["notebooks"] or {}
+        if isinstance(entry, dict) and "cnn-tutorial-notebooks" in entry:
+            return entry["cnn-tutorial-notebooks"] or {}
     return {}
 
 
@@ -54,7 +54,7 @@ def load_plugin(config_file: Path = ROOT / "mkdocs.yml") -> NotebooksPlugin:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m docs_plugins.run_page", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m cnn_tutorial_docs.run_page", description=__doc__.splitlines()[0])
     parser.add_argument("page", type=Path, help="a chapter written as a Jupytext Markdown notebook")
     parser.add_argument("--figures", type=Path, help="write the figures (PNG) into this folder")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor fill the build cache")

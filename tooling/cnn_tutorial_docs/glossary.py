@@ -1,4 +1,4 @@
-"""The site's glossary: one standard term per concept, from `docs_plugins/glossary.yml`.
+"""The site's glossary: one standard term per concept, from `tooling/cnn_tutorial_docs/glossary.yml`.
 
 The YAML file is the single source of the terms. This module
 
@@ -416,7 +416,7 @@ def check_python(source: str, glossary: Glossary, *, path: str = "") -> list[Vio
 
 
 class GlossaryConfig(Config):
-    source = c.Type(str, default="docs_plugins/glossary.yml")
+    source = c.Type(str, default="tooling/cnn_tutorial_docs/glossary.yml")
     """The glossary, relative to mkdocs.yml."""
     jieba_dict = c.Type(str, default=".cache/glossary/jieba_user_dict.txt")
     """Where to write the search's jieba user dictionary, relative to mkdocs.yml."""

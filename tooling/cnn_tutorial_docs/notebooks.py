@@ -43,7 +43,7 @@ from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority, get_plugin_logger
 
-from docs_plugins.notebook_source import (
+from cnn_tutorial_docs.notebook_source import (
     code_cells,
     code_without_comments,
     is_notebook_source,
