@@ -1,32 +1,24 @@
-"""Measuring how well a model generalises: hold-out and k-fold validation, learning curves.
+"""Experiment harness for measuring generalization: hold-out and k-fold validation, learning curves.
 
 The chapters on the machine-learning workflow and on machine learning versus
 deep learning ask the same question in several ways: *how accurate is this
 model on images it has never seen?* The tools here all follow one contract.
 A **scorer** is a function `scorer(train, held_out) -> accuracy` that builds a
 fresh model, trains it on `train` and returns its accuracy on `held_out`.
-`sklearn_scorer` and `network_scorer` make scorers for a scikit-learn
-estimator and for a PyTorch network; `cross_validate` and `learning_curve`
-call a scorer on different splits of the data; `plot_learning_curve` and
-`plot_loss_curves` draw the results.
+`sklearn_scorer` makes one for a scikit-learn estimator (the chapters write
+their own for PyTorch networks); `cross_validate` and `learning_curve` call a
+scorer on different splits of the data.
 """
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # annotations only: matplotlib is imported when a plot is drawn
-    from matplotlib.figure import Figure
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from cnn_tutorial.data import ImageSet
-from cnn_tutorial.training import evaluate, fit, set_seed
 
 Scorer = Callable[[ImageSet, ImageSet], float]
 """`scorer(train, held_out)`: train a fresh model on `train`, return its accuracy on `held_out`."""
@@ -219,85 +211,6 @@ def sklearn_scorer(estimator: Any) -> Scorer:
     return scorer
 
 
-def epochs_for_steps(num_examples: int, batch_size: int, steps: int) -> int:
-    """Epochs needed for at least `steps` optimiser steps over `num_examples` examples.
-
-    A network trained for a fixed number of *epochs* gets far fewer updates
-    on a small training set than on a large one; counting *steps* instead
-    gives every training-set size a fair amount of training.
-
-    Args:
-        num_examples: Size of the training set.
-        batch_size: Examples per step.
-        steps: Minimum number of optimiser steps.
-
-    Returns:
-        The number of epochs, at least 1.
-
-    Raises:
-        ValueError: If any argument is less than 1.
-
-    Examples:
-        >>> epochs_for_steps(50, batch_size=32, steps=300)  # 2 steps per epoch
-        150
-        >>> epochs_for_steps(1000, batch_size=32, steps=300)  # 32 steps per epoch
-        10
-    """
-    if min(num_examples, batch_size, steps) < 1:
-        raise ValueError(
-            f"num_examples, batch_size and steps must be >= 1, got {num_examples}, {batch_size}, {steps}"
-        )
-    steps_per_epoch = math.ceil(num_examples / batch_size)
-    return max(1, math.ceil(steps / steps_per_epoch))
-
-
-def network_scorer(
-    build: Callable[[], nn.Module],
-    *,
-    steps: int = 300,
-    min_epochs: int = 1,
-    batch_size: int = 32,
-    lr: float = 3e-3,
-    weight_decay: float = 0.0,
-    seed: int = 0,
-) -> Scorer:
-    """A scorer that builds a fresh network, trains it with `fit` and returns its accuracy.
-
-    The network is built after `set_seed(seed)`, so every call starts from
-    the same initial weights. It is trained on the CPU for at least `steps`
-    optimiser steps and at least `min_epochs` passes over the training set:
-    small sets get enough updates, large sets are seen often enough.
-
-    Args:
-        build: Makes a new, untrained model, e.g. `DigitCNN` or `lambda: MLP(64, (128,), 10)`.
-        steps: Minimum number of optimiser steps, whatever the training-set size.
-        min_epochs: Minimum number of passes over the training set.
-        batch_size: Images per step.
-        lr: Adam's learning rate.
-        weight_decay: Decoupled weight decay (AdamW); 0 means plain Adam.
-        seed: Seed of the initial weights and of the shuffling.
-
-    Returns:
-        `scorer(train, held_out) -> accuracy`.
-
-    Examples:
-        >>> from cnn_tutorial.data import load_digits
-        >>> linear = network_scorer(lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), steps=100)
-        >>> linear(load_digits("train"), load_digits("test")) > 0.85
-        True
-    """
-
-    def scorer(train: ImageSet, held_out: ImageSet) -> float:
-        set_seed(seed)
-        model = build()
-        epochs = max(min_epochs, epochs_for_steps(len(train), batch_size, steps))
-        fit(model, train, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-            seed=seed, device="cpu", progress=False)
-        return evaluate(model, held_out, device="cpu").accuracy
-
-    return scorer
-
-
 @dataclass
 class LearningCurve:
     """Test accuracy of several methods at several training-set sizes.
@@ -357,7 +270,7 @@ def learning_curve(
         >>> curve.sizes
         [20, 500]
         >>> acc = curve.accuracy["1-NN"]
-        >>> acc[0] < acc[1]  # more examples, better nearest neighbours
+        >>> acc[0] < acc[1]  # more examples, better nearest neighbors
         True
     """
     if not scorers:
@@ -374,82 +287,3 @@ def learning_curve(
             curve.accuracy[name].append(scorer(train, test_set))
             curve.seconds[name].append(time.perf_counter() - start)
     return curve
-
-
-def plot_learning_curve(curve: LearningCurve, title: str | None = None, chance: float | None = None) -> "Figure":
-    """Test accuracy against training-set size (log x axis), one line per method.
-
-    Args:
-        curve: What `learning_curve` returned.
-        title: Optional title.
-        chance: If given, a dotted horizontal line at this accuracy (e.g. 0.1
-            for ten balanced classes).
-
-    Returns:
-        The `matplotlib.figure.Figure`.
-
-    Examples:
-        >>> fig = plot_learning_curve(LearningCurve([10, 100], {"a": [0.5, 0.9], "b": [0.4, 0.95]}))
-        >>> [line.get_label() for line in fig.axes[0].get_lines()]
-        ['a', 'b']
-        >>> fig.axes[0].get_xscale()
-        'log'
-    """
-    import matplotlib.pyplot as plt
-
-    from cnn_tutorial.plotting import finish_axes, log_size_axis  # importing plotting also registers the Chinese font
-
-    markers = "os^vDxP*"
-    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
-    for i, (name, values) in enumerate(curve.accuracy.items()):
-        ax.plot(curve.sizes, values, marker=markers[i % len(markers)], label=name)
-    if chance is not None:
-        ax.axhline(chance, color="0.5", linestyle=":", linewidth=1)
-    log_size_axis(ax, curve.sizes)
-    finish_axes(ax, "训练样本数 (training examples)", "测试集准确率 (test accuracy)", title, legend_fontsize=9)
-    return fig
-
-
-
-def plot_loss_curves(histories: dict, title: str | None = None) -> "Figure":
-    """Training (dashed) and validation (solid) loss per epoch, one colour per run.
-
-    `fit` stores the loss on the set passed as `test_set` in
-    `History.test_loss`; here that set is meant to be a **validation** set,
-    and the legend says so.
-
-    Args:
-        histories: Run name → the `History` that `fit(..., test_set=validation)` returned.
-        title: Optional title.
-
-    Returns:
-        The `matplotlib.figure.Figure`.
-
-    Raises:
-        ValueError: If a history has no validation losses (it was trained without `test_set`).
-
-    Examples:
-        >>> from cnn_tutorial.training import History
-        >>> h = History([1.0, 0.5, 0.2], [0.6, 0.8, 0.9], [1.1, 0.7, 0.8], [0.55, 0.75, 0.74])
-        >>> fig = plot_loss_curves({"MLP": h})
-        >>> [line.get_label() for line in fig.axes[0].get_lines()]
-        ['MLP · train', 'MLP · validation']
-    """
-    import matplotlib.pyplot as plt
-
-    from cnn_tutorial.plotting import finish_axes  # importing plotting also registers the Chinese font
-
-    fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
-    for i, (name, history) in enumerate(histories.items()):
-        if not history.test_loss:
-            raise ValueError(
-                f"history {name!r} has no validation losses; train it with fit(..., test_set=validation)"
-            )
-        epochs = range(1, history.epochs + 1)
-        color = f"C{i}"
-        ax.plot(epochs, history.train_loss, color=color, linestyle="--", linewidth=1,
-                label=f"{name} · train")
-        ax.plot(epochs, history.test_loss, color=color, linewidth=2, label=f"{name} · validation")
-    ax.set_yscale("log")
-    finish_axes(ax, "轮次 (epoch)", "损失 (loss)", title, legend_fontsize=8)
-    return fig

@@ -1,12 +1,10 @@
-"""cnn_tutorial.evaluation: splits, k-fold, scorers, learning curves and their plots."""
+"""cnn_tutorial.evaluation: splits, k-fold, scikit-learn scorers, learning curves."""
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
-from torch import nn
 
 from cnn_tutorial.data import ImageSet, load_digits
 from cnn_tutorial.evaluation import (
@@ -14,16 +12,11 @@ from cnn_tutorial.evaluation import (
     as_arrays,
     balanced_order,
     cross_validate,
-    epochs_for_steps,
     holdout_split,
     learning_curve,
-    network_scorer,
-    plot_learning_curve,
-    plot_loss_curves,
     sklearn_scorer,
     subset,
 )
-from cnn_tutorial.training import History
 
 
 def numbered(num_classes: int = 4, per_class: int = 10) -> ImageSet:
@@ -150,46 +143,6 @@ def test_sklearn_scorer_rejects_objects_that_are_not_classifiers():
         sklearn_scorer(3)
 
 
-@pytest.mark.parametrize(
-    ("examples", "batch", "steps", "expected"),
-    [(50, 32, 300, 150), (1000, 32, 300, 10), (64, 64, 1, 1), (10, 32, 7, 7), (100, 10, 25, 3)],
-)
-def test_epochs_for_steps_gives_at_least_the_requested_steps(examples, batch, steps, expected):
-    epochs = epochs_for_steps(examples, batch, steps)
-    assert epochs == expected
-    steps_per_epoch = -(-examples // batch)
-    assert epochs * steps_per_epoch >= steps > (epochs - 1) * steps_per_epoch or epochs == 1
-
-
-def test_epochs_for_steps_rejects_non_positive_arguments():
-    with pytest.raises(ValueError, match="must be >= 1"):
-        epochs_for_steps(0, 32, 10)
-
-
-def test_network_scorer_is_deterministic_and_learns(digits):
-    train, test = digits
-    scorer = network_scorer(lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), steps=60, lr=1e-2)
-    first = scorer(subset(train, range(300)), test)
-    assert first == scorer(subset(train, range(300)), test)
-    assert first > 0.7
-
-
-def test_network_scorer_honours_min_epochs(monkeypatch):
-    import cnn_tutorial.evaluation as evaluation
-
-    seen = {}
-
-    def fake_fit(model, train, *, epochs, **kwargs):
-        seen["epochs"] = epochs
-
-    monkeypatch.setattr(evaluation, "fit", fake_fit)
-    data = numbered()
-    network_scorer(lambda: nn.Sequential(nn.Flatten(), nn.Linear(4, 4)), steps=1, min_epochs=7)(data, data)
-    assert seen["epochs"] == 7
-    network_scorer(lambda: nn.Sequential(nn.Flatten(), nn.Linear(4, 4)), steps=100, batch_size=40)(data, data)
-    assert seen["epochs"] == 100  # 40 images, one batch per epoch
-
-
 # learning_curve
 
 
@@ -234,31 +187,3 @@ def test_learning_curve_table_has_one_row_per_size():
     assert table[0].split() == ["size", "SVM", "(RBF)", "MLP"]
     assert table[1].split() == ["10", "50.0%", "25.0%"]
     assert table[2].split() == ["100", "97.5%", "90.0%"]
-
-
-# plots
-
-
-def test_plot_learning_curve_draws_one_line_per_method_and_the_chance_level():
-    fig = plot_learning_curve(LearningCurve([10, 100], {"a": [0.5, 0.9], "b": [0.4, 0.95]}), title="t", chance=0.1)
-    ax = fig.axes[0]
-    lines = ax.get_lines()
-    assert [line.get_label() for line in lines[:2]] == ["a", "b"]
-    assert list(lines[2].get_ydata()) == [0.1, 0.1]
-    assert ax.get_title() == "t"
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["10", "100"]
-    plt.close(fig)
-
-
-def test_plot_loss_curves_draws_train_and_validation_per_run():
-    h = History([1.0, 0.5], [0.5, 0.7], [1.2, 0.9], [0.4, 0.6])
-    fig = plot_loss_curves({"x": h, "y": h})
-    labels = [line.get_label() for line in fig.axes[0].get_lines()]
-    assert labels == ["x · train", "x · validation", "y · train", "y · validation"]
-    assert fig.axes[0].get_yscale() == "log"
-    plt.close(fig)
-
-
-def test_plot_loss_curves_needs_validation_losses():
-    with pytest.raises(ValueError, match="history 'x' has no validation losses"):
-        plot_loss_curves({"x": History([1.0], [0.5])})
