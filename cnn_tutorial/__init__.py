@@ -13,19 +13,16 @@ Modules:
     archives: CIFAR-10 and MNIST from their published files: checked downloads, safe unpacking, loaders.
     regression: a noisy line and one feature of scikit-learn's diabetes data, for linear regression.
     calculus: numerical gradients (central differences) to check autograd and hand-derived gradients.
-    training: seeding, device choice, `fit` and `evaluate`.
+    training: seeding, device choice, the one training loop (`train_one_epoch`, `fit`), `evaluate`.
     evaluation: hold-out and k-fold validation, scorers, learning curves and their plots.
     boundaries: the two-moons data and decision-boundary plots.
-    plotting: training curves, images and feature maps (Chinese labels included).
+    plotting: training curves, images and feature maps (and the CJK font for Chinese data).
     augment: batch data augmentation (shifts, flips).
     visualize: kernels, saliency maps, Grad-CAM, gradient ascent and heat-map plots.
     export: model weights as JSON for the browser playground.
     experiments: controlled comparisons of training configurations (dropout, weight decay, ...).
     transfer: pretraining, freezing, feature extraction and fine-tuning.
-    checkpoints: atomic checkpoints and exact resumption.
-    distributed: process groups and data sharding under torchrun.
-    engine: the training loop behind the command line, single- or multi-process.
-    cli: `python -m cnn_tutorial train | evaluate | predict`.
+    cli: `python -m cnn_tutorial train | evaluate | predict`, with its checkpoints and torchrun setup.
     sequences: seeded sequence data: noisy sine waves with next-step pairs, a symbol-order classification task.
     recurrent: an Elman cell by hand, RNN/LSTM/GRU predictors and classifiers, gradient-vs-distance measurement.
     tcn: causal and dilated 1-D convolutions, their receptive field, and a small TCN classifier.

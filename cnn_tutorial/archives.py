@@ -48,7 +48,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cnn_tutorial.data import ImageSet, _check_split
+from cnn_tutorial.data import ImageSet, check_split
 
 
 class DownloadError(OSError):
@@ -158,7 +158,7 @@ def load_cifar10(root: str | Path, split: str) -> ImageSet:
             ...
         FileNotFoundError: no CIFAR-10 in no/such/folder: expected cifar-10-batches-py/ or cifar-10-python.tar.gz...
     """
-    _check_split(split)
+    check_split(split)
     folder = _cifar10_folder(Path(root))
     meta = _read_pickle(folder / "batches.meta")
     classes = [_text(name) for name in _field(meta, "label_names", folder / "batches.meta")]
@@ -203,7 +203,7 @@ def load_mnist(root: str | Path, split: str) -> ImageSet:
             ...
         FileNotFoundError: no t10k-images-idx3-ubyte(.gz) in no/such/folder...
     """
-    _check_split(split)
+    check_split(split)
     images_name, labels_name = MNIST_SPLITS[split]
     images = read_idx(_find_idx(Path(root), images_name), magic=MNIST_IMAGES_MAGIC)
     labels = read_idx(_find_idx(Path(root), labels_name), magic=MNIST_LABELS_MAGIC)

@@ -146,7 +146,7 @@ def load_digits(split: str, test_fraction: float = 0.25, seed: int = 0) -> Image
     from sklearn.datasets import load_digits as sklearn_digits
     from sklearn.model_selection import train_test_split
 
-    _check_split(split)
+    check_split(split)
     digits = sklearn_digits()
     images = digits.images.astype(np.float32) / 16.0
     train_x, test_x, train_y, test_y = train_test_split(
@@ -246,6 +246,14 @@ _SHAPE_MASKS = (
 )
 
 
-def _check_split(split: str) -> None:
+def check_split(split: str) -> None:
+    """Raise a clear error unless `split` is `"train"` or `"test"` (shared by the data set loaders).
+
+    Examples:
+        >>> check_split("validation")
+        Traceback (most recent call last):
+            ...
+        ValueError: split must be "train" or "test", got 'validation'
+    """
     if split not in ("train", "test"):
         raise ValueError(f'split must be "train" or "test", got {split!r}')

@@ -28,7 +28,6 @@ from torch.utils.data import DataLoader
 
 from cnn_tutorial.augment import Augment
 from cnn_tutorial.data import ImageSet
-from cnn_tutorial.models import conv_blocks
 from cnn_tutorial.training import SCHEDULES, History, evaluate, fit, set_seed
 
 
@@ -79,7 +78,11 @@ class DenseHeadCNN(nn.Module):
         side = image_size // 2 ** len(widths)
         if side < 1:
             raise ValueError(f"image_size {image_size} is too small for {len(widths)} poolings")
-        self.features = conv_blocks(in_channels, widths)
+        layers, channels = [], in_channels
+        for width in widths:  # Conv2d(3×3, padding 1) → ReLU → MaxPool2d(2), as in models.ConvNet
+            layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = width
+        self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(dropout),

@@ -5,7 +5,8 @@ bottom: `__init__` lists the layers, `forward` says how data flows through them.
 `DigitCNN` is the same design scaled down to the 8×8 digits; it is small
 enough to run in a web page (the playground). `ConvNet` is the modern shape
 the later chapters use: a stack of convolution blocks that extract features,
-then global average pooling and one linear classifier.
+then global average pooling and one linear classifier; `GreyConvNet` is it
+for MNIST's grey 28×28 digits (the command line's model for MNIST).
 """
 
 import torch
@@ -163,7 +164,13 @@ class ConvNet(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        self.features = conv_blocks(in_channels, widths)
+        if not widths:
+            raise ValueError("ConvNet needs at least one block width, got an empty tuple")
+        layers, channels = [], in_channels
+        for width in widths:  # each block keeps the size through the convolution, then halves it
+            layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = width
+        self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(widths[-1], num_classes)
         )
@@ -175,33 +182,23 @@ class ConvNet(nn.Module):
         return self.classifier(self.features(x))
 
 
-def conv_blocks(in_channels: int, widths: tuple[int, ...]) -> nn.Sequential:
-    """Blocks of `Conv2d(3×3, padding 1) → ReLU → MaxPool2d(2)`, one per width.
-
-    Each block keeps the height and width through the convolution and halves
-    them in the pooling.
-
-    Args:
-        in_channels: Channels of the input images.
-        widths: Output channels of each block's convolution.
-
-    Raises:
-        ValueError: If `widths` is empty.
+class GreyConvNet(ConvNet):
+    """`ConvNet` with one input channel, for MNIST's 1×28×28 digits (28 → 14 → 7, then global pooling).
 
     Examples:
-        >>> blocks = conv_blocks(3, (16, 32))
-        >>> blocks(torch.zeros(1, 3, 32, 32)).shape
-        torch.Size([1, 32, 8, 8])
-        >>> len(blocks)
-        6
+        >>> GreyConvNet()(torch.zeros(2, 1, 28, 28)).shape
+        torch.Size([2, 10])
     """
-    if not widths:
-        raise ValueError("conv_blocks needs at least one width, got an empty tuple")
-    layers, channels = [], in_channels
-    for width in widths:
-        layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
-        channels = width
-    return nn.Sequential(*layers)
+
+    input_shape = (1, 28, 28)
+
+    def __init__(self) -> None:
+        super().__init__(in_channels=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits shaped (N, 10) for digits shaped (N, 1, 28, 28)."""
+        check_input_shape(x, self.input_shape, type(self).__name__)
+        return super().forward(x)
 
 
 def check_input_shape(x: torch.Tensor, sample_shape: tuple[int, ...], model_name: str) -> None:

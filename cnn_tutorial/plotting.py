@@ -1,8 +1,9 @@
 """Figures for the chapters: training curves, sample images and feature maps.
 
-Importing this module registers a Chinese font (Noto Sans CJK SC, shipped by
-the `mplfonts` package) with matplotlib, so labels such as "损失" render on a
-fresh machine instead of as empty boxes.
+Labels, titles and legends are English. Importing this module also registers
+a Chinese font (Noto Sans CJK SC, shipped by the `mplfonts` package) with
+matplotlib, so figures that show Chinese data (words of the corpus, glossary
+terms) render on a fresh machine instead of as empty boxes.
 
 Every function returns a `matplotlib.figure.Figure` made with pyplot: in a
 notebook it is shown when the cell ends; in a script call `plt.show()` or
@@ -71,19 +72,19 @@ def plot_history(history: History) -> Figure:
         >>> h = History([1.0, 0.5], [0.6, 0.8], [1.1, 0.7], [0.55, 0.75])
         >>> fig = plot_history(h)
         >>> [ax.get_title() for ax in fig.axes]
-        ['损失 (loss)', '准确率 (accuracy)']
+        ['loss', 'accuracy']
     """
     epochs = range(1, history.epochs + 1)
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")
     for ax, train, test, title in (
-        (loss_ax, history.train_loss, history.test_loss, "损失 (loss)"),
-        (acc_ax, history.train_accuracy, history.test_accuracy, "准确率 (accuracy)"),
+        (loss_ax, history.train_loss, history.test_loss, "loss"),
+        (acc_ax, history.train_accuracy, history.test_accuracy, "accuracy"),
     ):
-        ax.plot(epochs, train, marker="o", label="训练集 (train)")
+        ax.plot(epochs, train, marker="o", label="train")
         if test:
-            ax.plot(epochs, test, marker="o", label="测试集 (test)")
+            ax.plot(epochs, test, marker="o", label="test")
         ax.xaxis.get_major_locator().set_params(integer=True)
-        finish_axes(ax, "轮次 (epoch)", title=title)
+        finish_axes(ax, "epoch", title=title)
     return fig
 
 
@@ -101,9 +102,9 @@ def finish_axes(ax: Axes, xlabel: str, ylabel: str | None = None, title: str | N
     Examples:
         >>> fig, ax = plt.subplots()
         >>> _ = ax.plot([1, 2], [3, 4], label="a")
-        >>> finish_axes(ax, "轮 (epoch)", "损失 (loss)", title="t")
+        >>> finish_axes(ax, "epoch", "loss", title="t")
         >>> ax.get_xlabel(), ax.get_title(), ax.get_legend() is not None
-        ('轮 (epoch)', 't', True)
+        ('epoch', 't', True)
         >>> plt.close(fig)
     """
     ax.set_xlabel(xlabel)

@@ -1,21 +1,35 @@
 """Training and evaluating a classifier: seeding, device choice, `fit`, `evaluate`.
 
-`fit` is the plain PyTorch training loop every chapter uses — forward pass,
-loss, `backward`, optimizer step — plus a progress bar and a per-epoch
-history, so the chapters can focus on the model and the data.
+There is one training loop, `train_one_epoch`: forward pass, cross-entropy,
+`backward`, optimizer step, over batches whose order depends only on the
+seed and the epoch number (`ShardedBatchSampler`). Because of that, a run
+that stops after any epoch and resumes from a checkpoint reaches exactly the
+weights of a run that never stopped, and the same loop runs unchanged in
+one process or in several started by torchrun (each process takes its share
+of every batch). `fit` runs it for some epochs with the options the chapters
+compare (weight decay, a learning-rate schedule, augmentation), evaluates
+after each epoch, and can keep a checkpoint; the command line
+(`cnn_tutorial.cli`) is `fit` with arguments.
 """
 
+import math
 import os
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import NamedTuple
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
+import torch.distributed as dist
+import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 from tqdm import tqdm
+
+SCHEDULES = (None, "cosine", "step")
 
 
 def set_seed(seed: int) -> None:
@@ -38,13 +52,13 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def pick_device(preferred: str | None = None) -> torch.device:
+def pick_device(preferred: str | torch.device | None = None) -> torch.device:
     """The device to train on: CUDA if present, else Apple's MPS, else the CPU.
 
     Args:
-        preferred: `"cpu"`, `"cuda"`, `"cuda:1"`, `"mps"`, or `None` to choose
-            automatically. The environment variable `CNN_TUTORIAL_DEVICE` is
-            used when `preferred` is `None`.
+        preferred: `"cpu"`, `"cuda"`, `"cuda:1"`, `"mps"` (or a `torch.device`),
+            or `None` to choose automatically. The environment variable
+            `CNN_TUTORIAL_DEVICE` is used when `preferred` is `None`.
 
     Returns:
         A `torch.device`.
@@ -78,8 +92,19 @@ def pick_device(preferred: str | None = None) -> torch.device:
     }
     if not available.get(device.type, False):
         usable = ", ".join(name for name, ok in available.items() if ok)
-        raise ValueError(f"device {preferred!r} is not available here; available: {usable}")
+        raise ValueError(f"device {str(preferred)!r} is not available here; available: {usable}")
     return device
+
+
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a model's first parameter (the CPU for a model without parameters).
+
+    Examples:
+        >>> model_device(nn.Linear(2, 1)), model_device(nn.ReLU())
+        (device(type='cpu'), device(type='cpu'))
+    """
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 class Evaluation(NamedTuple):
@@ -93,17 +118,22 @@ class Evaluation(NamedTuple):
 class History:
     """Per-epoch record of a training run; one list entry per epoch.
 
+    Two histories are equal when their numbers are: `seconds` (a timing) is
+    left out of the comparison.
+
     Attributes:
         train_loss: Mean training loss over each epoch's batches.
         train_accuracy: Share of training images classified correctly during the epoch.
         test_loss: Loss on the evaluation set after each epoch (empty without one).
         test_accuracy: Accuracy on the evaluation set after each epoch.
+        seconds: Wall-clock seconds of each epoch's training (evaluation excluded).
     """
 
     train_loss: list[float] = field(default_factory=list)
     train_accuracy: list[float] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list, compare=False)
 
     @property
     def epochs(self) -> int:
@@ -111,7 +141,14 @@ class History:
         return len(self.train_loss)
 
     def table(self) -> str:
-        """The history as a plain-text table, one row per epoch."""
+        """The history as a plain-text table, one row per epoch.
+
+        Examples:
+            >>> print(History([0.9, 0.3], [0.6, 0.8]).table())
+            epoch  train_loss  train_acc
+                1      0.9000     60.00%
+                2      0.3000     80.00%
+        """
         has_test = bool(self.test_loss)
         header = "epoch  train_loss  train_acc" + ("  test_loss  test_acc" if has_test else "")
         rows = [header]
@@ -121,6 +158,188 @@ class History:
                 row += f"  {self.test_loss[i]:9.4f}  {self.test_accuracy[i]:8.2%}"
             rows.append(row)
         return "\n".join(rows)
+
+
+class ShardedBatchSampler(Sampler[list[int]]):
+    """Shuffled batches that depend only on (seed, epoch), each split into one share per process.
+
+    Every epoch draws one permutation of the data from a generator seeded
+    with `seed + epoch`, identical on every process, and cuts it into global
+    batches of `batch_size`. Process `rank` receives slice `rank` of each
+    batch, `batch_size / world_size` indices (the last, shorter batch is split
+    as evenly as possible). With `world_size=1` (one process, one shard) this
+    is an ordinary shuffled batch sampler.
+
+    Why not `torch.utils.data.DistributedSampler`? It deals the permutation
+    out round-robin and, when the data does not divide evenly, repeats a few
+    samples so that every process gets as many; those repeated samples make
+    the result differ from a single process's. Like it, this sampler
+    reshuffles through `set_epoch`, and because the permutation depends only
+    on `seed` and the epoch, a resumed run needs nothing else to continue
+    the same order.
+
+    Args:
+        num_samples: Size of the data set.
+        batch_size: The global batch, all processes together.
+        rank: This process's number.
+        world_size: How many processes share each batch.
+        seed: Seed of the shuffling.
+
+    Raises:
+        ValueError: If `batch_size` is not a multiple of `world_size`, or the
+            last batch is too short to give every process at least one sample.
+
+    Examples:
+        >>> one = ShardedBatchSampler(10, batch_size=4, seed=0)
+        >>> two = [ShardedBatchSampler(10, 4, rank=r, world_size=2, seed=0) for r in (0, 1)]
+        >>> [len(batch) for batch in one], [[len(share) for share in s] for s in two]
+        ([4, 4, 2], [[2, 2, 1], [2, 2, 1]])
+        >>> [a + b for a, b in zip(*two)] == list(one)  # the two shares make up one process's batch
+        True
+        >>> epoch0 = list(one); one.set_epoch(1)
+        >>> list(one) != epoch0  # a new order every epoch
+        True
+    """
+
+    def __init__(self, num_samples: int, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0) -> None:
+        if batch_size < 1 or batch_size % world_size:
+            raise ValueError(
+                f"the batch size ({batch_size}) is the global batch and must be a positive "
+                f"multiple of the number of processes ({world_size})"
+            )
+        last = num_samples % batch_size
+        if 0 < last < world_size:
+            raise ValueError(
+                f"{num_samples} samples in batches of {batch_size} leave a last batch of {last}, "
+                f"too few for {world_size} processes; choose another batch size"
+            )
+        self.num_samples, self.batch_size = num_samples, batch_size
+        self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use the permutation of epoch `epoch` (call it before every epoch)."""
+        self.epoch = epoch
+
+    def global_batch_sizes(self) -> list[int]:
+        """Size of each global batch, in order: the whole batch, not this process's share."""
+        full, last = divmod(self.num_samples, self.batch_size)
+        return [self.batch_size] * full + ([last] if last else [])
+
+    def __iter__(self) -> Iterator[list[int]]:
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(self.num_samples, generator=generator)
+        for batch in order.split(self.batch_size):
+            yield batch.tensor_split(self.world_size)[self.rank].tolist()
+
+    def __len__(self) -> int:
+        return math.ceil(self.num_samples / self.batch_size)
+
+
+def batches(dataset: Dataset, batch_sampler) -> Iterator[tuple[torch.Tensor, ...]]:
+    """The batches of `dataset` that `batch_sampler` (lists of indices) chooses.
+
+    Data held in memory as tensors (`cnn_tutorial.data.ImageSet`,
+    `TensorDataset`) is indexed a whole batch at once; any other data set
+    goes through a `DataLoader`, which fetches the samples one by one and
+    stacks them. Both give the same tensors; neither touches the global
+    random generators.
+
+    Examples:
+        >>> data = TensorDataset(torch.arange(6.0), torch.arange(6))
+        >>> [x.tolist() for x, _ in batches(data, [[4, 0], [1]])]
+        [[4.0, 0.0], [1.0]]
+    """
+    from cnn_tutorial.data import ImageSet
+
+    if isinstance(dataset, TensorDataset):
+        tensors = dataset.tensors
+    elif type(dataset).__getitem__ is ImageSet.__getitem__:
+        tensors = (dataset.images, dataset.labels)
+    else:
+        # A generator of its own: a DataLoader otherwise draws its base seed from torch's global one.
+        yield from DataLoader(dataset, batch_sampler=batch_sampler, generator=torch.Generator())
+        return
+    for indices in batch_sampler:
+        index = torch.as_tensor(indices, dtype=torch.long)
+        yield tuple(tensor[index] for tensor in tensors)
+
+
+def train_one_epoch(
+    model: nn.Module,
+    train_set: Dataset,
+    optimizer: torch.optim.Optimizer,
+    *,
+    epoch: int,
+    batch_size: int,
+    seed: int = 0,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    progress: bool | None = None,
+) -> tuple[float, float]:
+    """Train `model` for one pass over `train_set`; return the epoch's mean loss and accuracy.
+
+    The batch order depends only on `seed` and `epoch`. When a process group
+    is running (torchrun), each of the N processes computes its share of
+    every batch of `batch_size` and `model` should be wrapped in
+    `DistributedDataParallel`, which averages the gradients.
+
+    Args:
+        model: The module to train, on the device the batches should go to.
+        train_set: Yields `(input, label)` pairs.
+        optimizer: Updates the model's parameters.
+        epoch: Number of this epoch, from 0; it fixes the batch order.
+        batch_size: Inputs per optimizer step, all processes together.
+        seed: Seed of the shuffling.
+        augment: Called on each batch of inputs (on the model's device).
+        progress: Show a progress bar; `None` shows it only in a terminal.
+            Never shown by processes other than rank 0.
+
+    Returns:
+        `(loss, accuracy)` over all the epoch's training inputs, the same on every process.
+
+    Examples:
+        >>> from cnn_tutorial.data import load_digits
+        >>> set_seed(0)
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+        >>> optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        >>> loss, accuracy = train_one_epoch(model, load_digits("train"), optimizer, epoch=0, batch_size=64)
+        >>> accuracy > 0.5
+        True
+    """
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world_size = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    device = model_device(model)
+    sampler = ShardedBatchSampler(len(train_set), batch_size, rank, world_size, seed)
+    sampler.set_epoch(epoch)
+    show = False if rank else progress
+    shares = tqdm(batches(train_set, sampler), total=len(sampler), desc=f"epoch {epoch + 1}", leave=False,
+                  disable=None if show is None else not show)  # tqdm: disable=None means "only on a TTY"
+    model.train()
+    # Running sums stay tensors: an .item() per batch would wait for the GPU at every step.
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for (inputs, labels), global_batch in zip(shares, sampler.global_batch_sizes(), strict=True):
+        inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        if augment is not None:
+            inputs = augment(inputs)
+        logits = model(inputs)
+        if len(labels) * world_size == global_batch:
+            loss = F.cross_entropy(logits, labels)  # an even share: its mean is already on the right scale
+        else:
+            # DDP averages gradients over the N processes; scaling each share's summed
+            # loss by N / global_batch makes that average the gradient of the mean loss
+            # over the whole global batch, also when the shares differ in size.
+            loss = F.cross_entropy(logits, labels, reduction="sum") * (world_size / global_batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total_loss += loss.detach() * (global_batch / world_size)  # this share's summed loss, in both cases
+        correct += (logits.argmax(dim=1) == labels).sum()
+    totals = torch.stack([total_loss, correct.double()])
+    if distributed:
+        dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+    total_loss, total_correct = totals.tolist()
+    return total_loss / len(train_set), total_correct / len(train_set)
 
 
 def fit(
@@ -137,41 +356,55 @@ def fit(
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool | None = None,
+    checkpoint: str | Path | None = None,
+    extra: dict[str, Any] | None = None,
+    on_epoch: Callable[[History], None] | None = None,
 ) -> History:
-    """Train a classifier with Adam (or AdamW) and cross-entropy, one epoch at a time.
+    """Train a classifier with Adam (or AdamW) and cross-entropy, one `train_one_epoch` at a time.
 
-    The batches are shuffled by a generator seeded with `seed`, so two calls
-    with the same model initialisation give the same history.
+    The batches of epoch `e` are shuffled with `seed + e`, so two calls with
+    the same model initialisation give the same history, and a resumed run
+    the same as an uninterrupted one. Under torchrun (a process group is
+    running) every process calls `fit` alike: the model is wrapped in
+    `DistributedDataParallel`, each process trains on its share of every
+    batch, and all return the same history.
 
     The regularisers the chapters compare are options here, so each can be
     switched on alone: `weight_decay` (decoupled, as in AdamW), a learning-rate
     `schedule`, and `augment`, a function applied to every training batch
-    (see `cnn_tutorial.augment`). Dropout belongs to the model.
+    (see `cnn_tutorial.augment`; if it has a `set_epoch` method, it is called
+    before each epoch). Dropout belongs to the model.
 
     Args:
         model: A module mapping a batch of inputs to class scores (logits).
         train_set: Yields `(input, label)` pairs.
-        epochs: Passes over `train_set`.
+        epochs: Passes over `train_set`, counting those of a resumed checkpoint.
         test_set: Evaluated after every epoch when given.
-        batch_size: Images per optimisation step.
+        batch_size: Inputs per optimization step (all processes together).
         lr: Adam's (initial) learning rate.
         weight_decay: AdamW's decoupled weight decay; 0 means plain Adam.
-        schedule: `None` (constant rate), `"cosine"` (cosine decay to 0 over
-            all epochs) or `"step"` (divide by 10 after half of the epochs).
+        schedule: `None` (constant rate), `"cosine"` (cosine decay towards 0
+            over the epochs: `lr · (1 + cos(π·epoch/epochs)) / 2`) or `"step"`
+            (divide by 10 every `epochs // 2` epochs).
         augment: Called on each training batch of inputs (on `device`), e.g.
             random flips and shifts; never applied to `test_set`.
         seed: Seed of the shuffling.
         device: Where to train; `None` picks one with `pick_device`.
         progress: Show a progress bar; `None` shows it only in a terminal.
+        checkpoint: A file to keep the run in (see `cnn_tutorial.cli.checkpoints`).
+            Rewritten after every epoch (by rank 0); if it exists when `fit`
+            starts, training resumes from it.
+        extra: Saved in the checkpoint's `extra` (e.g. the command line's settings).
+        on_epoch: Called with the history after every epoch (and checkpoint).
 
     Returns:
         The per-epoch `History`.
 
     Raises:
-        ValueError: If `epochs` or `batch_size` is less than 1, or `schedule` is unknown.
+        ValueError: If `epochs` or `batch_size` is less than 1, `schedule` is
+            unknown, or `checkpoint` was written with other settings.
 
     Examples:
-        >>> from torch import nn
         >>> from cnn_tutorial.data import load_digits
         >>> set_seed(0)
         >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
@@ -186,62 +419,72 @@ def fit(
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    device = pick_device(device) if not isinstance(device, torch.device) else device
+    device = pick_device(device)
     model.to(device)
     if weight_decay:
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    scheduler = _make_scheduler(optimizer, schedule, epochs)
-    loss_fn = nn.CrossEntropyLoss()
-    loader = DataLoader(
-        train_set,
-        batch_size=batch_size,
-        shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-    )
-    history = History()
-    show = None if progress is None else not progress  # tqdm: disable=None means "only on a TTY"
-    for epoch in range(epochs):
-        model.train()
-        # Running sums stay tensors: an .item() per batch would cost a synchronisation on a GPU
-        # and, on small models, a noticeable share of each step on a CPU.
-        total_loss = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        seen = 0
-        batches = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", leave=False, disable=show)
-        for inputs, labels in batches:
-            inputs, labels = inputs.to(device), labels.to(device)
-            if augment is not None:
-                inputs = augment(inputs)
-            logits = model(inputs)
-            loss = loss_fn(logits, labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.detach() * len(labels)
-            correct += (logits.argmax(dim=1) == labels).sum()
-            seen += len(labels)
-        if scheduler is not None:
-            scheduler.step()
-        history.train_loss.append(total_loss.item() / seen)
-        history.train_accuracy.append(correct.item() / seen)
+    settings = {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "schedule": schedule, "seed": seed}
+    history, start = History(), 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        history, start = _resume(checkpoint, model, optimizer, settings, epochs)
+    distributed = dist.is_available() and dist.is_initialized()
+    trained = model
+    if distributed and dist.get_world_size() > 1:
+        device_ids = None
+        if device.type == "cuda":  # one GPU per process: the one this process's model is on
+            device_ids = [device.index if device.index is not None else torch.cuda.current_device()]
+        trained = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    show = progress if not distributed or dist.get_rank() == 0 else False
+    for epoch in range(start, epochs):
+        for group in optimizer.param_groups:  # the schedule depends on the epoch only: nothing to save
+            group["lr"] = lr * _lr_factor(schedule, epoch, epochs)
+        if hasattr(augment, "set_epoch"):
+            augment.set_epoch(epoch)
+        began = time.perf_counter()
+        loss, accuracy = train_one_epoch(trained, train_set, optimizer, epoch=epoch, batch_size=batch_size,
+                                         seed=seed, augment=augment, progress=show)
+        history.seconds.append(time.perf_counter() - began)
+        history.train_loss.append(loss)
+        history.train_accuracy.append(accuracy)
         if test_set is not None:
             result = evaluate(model, test_set, device=device)
             history.test_loss.append(result.loss)
             history.test_accuracy.append(result.accuracy)
+        if checkpoint is not None and (not distributed or dist.get_rank() == 0):
+            from cnn_tutorial.cli.checkpoints import save_checkpoint
+
+            save_checkpoint(checkpoint, model, optimizer, epoch + 1, history,
+                            {**(extra or {}), "fit": settings | {"epochs": epochs}})
+        if on_epoch is not None:
+            on_epoch(history)
     return history
 
 
-SCHEDULES = (None, "cosine", "step")
-
-
-def _make_scheduler(optimizer, schedule: str | None, epochs: int):
+def _lr_factor(schedule: str | None, epoch: int, epochs: int) -> float:
     if schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return (1 + math.cos(math.pi * epoch / epochs)) / 2
     if schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, epochs // 2), gamma=0.1)
-    return None
+        return 0.1 ** (epoch // max(1, epochs // 2))
+    return 1.0
+
+
+def _resume(path, model, optimizer, settings: dict, epochs: int) -> tuple[History, int]:
+    from cnn_tutorial.cli.checkpoints import load_checkpoint, set_rng_state
+
+    state = load_checkpoint(path, model, optimizer)
+    saved = state.extra.get("fit", {})
+    different = [f"{key}={saved.get(key)!r} (not {value!r})" for key, value in settings.items() if saved.get(key) != value]
+    if settings["schedule"] is not None and saved.get("epochs") != epochs:
+        different.append(f"epochs={saved.get('epochs')} (a {settings['schedule']} schedule is planned over them)")
+    if different:
+        raise ValueError(f"{path} was trained with {', '.join(different)}; resume with the same settings")
+    if state.epoch > epochs:
+        raise ValueError(f"{path} already has {state.epoch} epochs, more than epochs={epochs}")
+    # Dropout and augmentation draw from the global generators: continue them where the run stopped.
+    set_rng_state(state.rng_state)
+    return state.history, state.epoch
 
 
 @torch.no_grad()
@@ -258,7 +501,7 @@ def evaluate(
     Args:
         model: A classifier returning logits.
         dataset: Yields `(input, label)` pairs.
-        batch_size: Images per forward pass (no effect on the result).
+        batch_size: Inputs per forward pass (no effect on the result).
         device: Where to run; `None` uses the device the model is on.
 
     Returns:
@@ -268,7 +511,6 @@ def evaluate(
         ValueError: If `dataset` is empty.
 
     Examples:
-        >>> from torch import nn
         >>> from cnn_tutorial.data import load_digits
         >>> always_zero = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
         >>> nn.init.zeros_(always_zero[1].weight); nn.init.zeros_(always_zero[1].bias)
@@ -279,16 +521,15 @@ def evaluate(
     """
     if len(dataset) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
-    if device is None:
-        first = next(model.parameters(), None)
-        device = first.device if first is not None else torch.device("cpu")
+    device = model_device(model) if device is None else torch.device(device)
     model.to(device)
     model.eval()
-    loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    total_loss, correct = 0.0, 0
-    for inputs, labels in DataLoader(dataset, batch_size=batch_size):
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    in_order = [list(range(i, min(i + batch_size, len(dataset)))) for i in range(0, len(dataset), batch_size)]
+    for inputs, labels in batches(dataset, in_order):
         inputs, labels = inputs.to(device), labels.to(device)
         logits = model(inputs)
-        total_loss += loss_fn(logits, labels).item()
-        correct += (logits.argmax(dim=1) == labels).sum().item()
-    return Evaluation(total_loss / len(dataset), correct / len(dataset))
+        total_loss += F.cross_entropy(logits, labels, reduction="sum")
+        correct += (logits.argmax(dim=1) == labels).sum()
+    return Evaluation(total_loss.item() / len(dataset), correct.item() / len(dataset))

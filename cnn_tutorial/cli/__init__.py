@@ -2,63 +2,59 @@
 
     python -m cnn_tutorial train --dataset digits --epochs 5 --out runs/digits
     python -m cnn_tutorial train --dataset digits --epochs 8 --out runs/digits --resume
+    python -m cnn_tutorial train --dataset shapes --augment shift flip --weight-decay 0.1 --schedule cosine
     python -m cnn_tutorial evaluate --checkpoint runs/digits/checkpoint.pt
     python -m cnn_tutorial predict --checkpoint runs/digits/checkpoint.pt --index 0 1 2
-    torchrun --nproc_per_node=2 -m cnn_tutorial train --dataset digits --out runs/ddp
+    torchrun --standalone --nproc_per_node=2 -m cnn_tutorial train --dataset digits --out runs/ddp
     python -m cnn_tutorial train --dataset cifar10 --data-dir data --download --out runs/cifar10
-    python -m cnn_tutorial train --dataset mnist --data-dir data --download --out runs/mnist
 
-`train` prints one line per epoch and keeps three files in `--out`:
-`checkpoint.pt` (rewritten atomically after every epoch), `metrics.json` and
-`metrics.csv`. `--resume` continues from the checkpoint and reaches exactly
-the weights an uninterrupted run reaches. `digits` and `shapes` need no
-files; `cifar10` and `mnist` are read from the published archives in
-`--data-dir`, which `--download` fetches and checks first (see
-`cnn_tutorial.archives`). Under torchrun the processes share
-every batch (`--batch-size` is the global batch) and only rank 0 prints and
-writes.
+`train` is `cnn_tutorial.training.fit` with arguments. It prints one line per
+epoch and keeps three files in `--out`: `checkpoint.pt` (rewritten
+atomically after every epoch), `metrics.json` and `metrics.csv`. `--resume`
+continues from the checkpoint and reaches exactly the weights an
+uninterrupted run reaches. `digits` and `shapes` need no files; `cifar10`
+and `mnist` are read from the published archives in `--data-dir`, which
+`--download` fetches and checks first (see `cnn_tutorial.archives`). Under
+torchrun the processes share every batch (`--batch-size` is the global
+batch) and only rank 0 prints and writes.
 
 A mistake on the command line or a missing or damaged file ends the program
 with one line on stderr and exit status 2.
 """
 
 import argparse
+import csv
+import io
+import json
+import os
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from cnn_tutorial.archives import DownloadError, download_cifar10, download_mnist, load_cifar10, load_mnist
-from cnn_tutorial.checkpoints import load_checkpoint, read_checkpoint, save_checkpoint, set_rng_state
+from cnn_tutorial.archives import (
+    ArchiveError,
+    DownloadError,
+    download_cifar10,
+    download_mnist,
+    load_cifar10,
+    load_mnist,
+)
+from cnn_tutorial.augment import compose, random_flip, random_shift
+from cnn_tutorial.cli.checkpoints import read_checkpoint
+from cnn_tutorial.cli.distributed import launched_by_torchrun, process_group
 from cnn_tutorial.data import ImageSet, load_digits, make_shapes
-from cnn_tutorial.distributed import launched_by_torchrun, process_group, wrap_model
-from cnn_tutorial.engine import format_row, metrics_rows, train_one_epoch, write_metrics
-from cnn_tutorial.models import ConvNet, DigitCNN, SimpleCNN, check_input_shape
-from cnn_tutorial.training import History, evaluate, pick_device, set_seed
-
-
-class GreyConvNet(ConvNet):
-    """`ConvNet` with one input channel, for MNIST's 1×28×28 digits (28 → 14 → 7, then global pooling)."""
-
-    input_shape = (1, 28, 28)
-
-    def __init__(self) -> None:
-        super().__init__(in_channels=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input_shape(x, self.input_shape, type(self).__name__)
-        return super().forward(x)
-
+from cnn_tutorial.models import DigitCNN, GreyConvNet, SimpleCNN
+from cnn_tutorial.training import History, ShardedBatchSampler, evaluate, fit, pick_device, set_seed
 
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "simple-cnn": SimpleCNN,
     "digit-cnn": DigitCNN,
     "grey-convnet": GreyConvNet,
 }
-
 # Each data set: (train split, test split), built on demand, and the model that fits it.
 DATASETS: dict[str, Callable[[], tuple[ImageSet, ImageSet]]] = {
     "shapes": lambda: (make_shapes(6_000, seed=0), make_shapes(1_000, seed=1)),
@@ -71,14 +67,30 @@ ARCHIVE_DATASETS: dict[str, tuple[Callable[[Path], Path], Callable[[Path, str], 
 }
 DEFAULT_MODEL = {"shapes": "simple-cnn", "digits": "digit-cnn", "cifar10": "simple-cnn", "mnist": "grey-convnet"}
 INPUT_SHAPES = {"shapes": (3, 32, 32), "digits": (1, 8, 8), "cifar10": (3, 32, 32), "mnist": (1, 28, 28)}
+# --augment choices: each makes an augmentation from a seed (see cnn_tutorial.augment).
+AUGMENTS = {"shift": lambda seed: random_shift(2, seed=seed), "flip": lambda seed: random_flip(seed=seed)}
 
 CHECKPOINT = "checkpoint.pt"
 # A resumed run must use the settings the checkpoint was trained with (--epochs may grow).
-RUN_SETTINGS = ("model", "dataset", "batch_size", "lr", "seed")
+RUN_SETTINGS = ("model", "dataset", "batch_size", "lr", "weight_decay", "schedule", "augment", "seed")
 
 
 class UsageError(Exception):
     """A mistake on the command line; `main` prints it as one line and returns 2."""
+
+
+class CommandError(ValueError):
+    """An input the command cannot work with (a file, a device, a setting); printed as one line, status 2."""
+
+
+@contextmanager
+def _as_command_error() -> Iterator[None]:
+    # Only around calls whose ValueError means bad input (a device name, a damaged
+    # checkpoint): a ValueError anywhere else is a bug and keeps its traceback.
+    try:
+        yield
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -87,7 +99,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {message} (see --help)")
 
 
-def _positive(kind: type) -> Callable[[str], int | float]:
+def _positive(kind: type, zero: bool = False) -> Callable[[str], int | float]:
     def parse(text: str):
         try:
             value = kind(text)
@@ -95,8 +107,8 @@ def _positive(kind: type) -> Callable[[str], int | float]:
             raise argparse.ArgumentTypeError(
                 f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
             ) from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"must be {'>= 0' if zero else 'positive'}, got {text}")
         return value
 
     return parse
@@ -113,8 +125,8 @@ def build_parser(prog: str = "cnn-tutorial") -> argparse.ArgumentParser:
 
     Examples:
         >>> args = build_parser().parse_args(["train", "--dataset", "digits", "--epochs", "2"])
-        >>> args.command, args.dataset, args.model, args.epochs, args.batch_size
-        ('train', 'digits', None, 2, 64)
+        >>> args.command, args.dataset, args.model, args.epochs, args.batch_size, args.schedule
+        ('train', 'digits', None, 2, 64, None)
         >>> build_parser().parse_args(["train", "--epochs", "0"])
         Traceback (most recent call last):
             ...
@@ -124,33 +136,24 @@ def build_parser(prog: str = "cnn-tutorial") -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict}")
 
     train = commands.add_parser("train", help="train a model, writing a checkpoint and metrics to --out")
-    train.add_argument(
-        "--dataset", choices=sorted([*DATASETS, *ARCHIVE_DATASETS]), default="digits", help="data set (default: digits)"
-    )
-    train.add_argument(
-        "--model",
-        choices=sorted(MODELS),
-        help="network (default: " + ", ".join(f"{m} for {d}" for d, m in DEFAULT_MODEL.items()) + ")",
-    )
-    train.add_argument(
-        "--data-dir", help="folder with the files of cifar10 or mnist (see cnn_tutorial.archives)", metavar="PATH"
-    )
-    train.add_argument(
-        "--download", action="store_true", help="download cifar10 or mnist into --data-dir first (checked by SHA-256)"
-    )
-    train.add_argument(
-        "--epochs", type=_positive(int), default=5, help="total epochs, counting resumed ones (default: 5)"
-    )
-    train.add_argument(
-        "--batch-size", type=_positive(int), default=64, help="images per step, all processes together (default: 64)"
-    )
-    train.add_argument("--lr", type=_positive(float), default=1e-3, help="Adam's learning rate (default: 0.001)")
-    train.add_argument("--seed", type=int, default=0, help="seed of initial weights and shuffling (default: 0)")
-    train.add_argument(
-        "--out", default="runs", help="folder for checkpoint.pt, metrics.json, metrics.csv (default: runs)"
-    )
-    train.add_argument("--resume", action="store_true", help="continue from --out's checkpoint.pt")
-    train.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    add = train.add_argument
+    add("--dataset", choices=sorted([*DATASETS, *ARCHIVE_DATASETS]), default="digits", help="data set (default: digits)")
+    add("--model", choices=sorted(MODELS),
+        help="network (default: " + ", ".join(f"{m} for {d}" for d, m in DEFAULT_MODEL.items()) + ")")
+    add("--data-dir", help="folder with the files of cifar10 or mnist (see cnn_tutorial.archives)", metavar="PATH")
+    add("--download", action="store_true", help="download cifar10 or mnist into --data-dir first (checked by SHA-256)")
+    add("--epochs", type=_positive(int), default=5, help="total epochs, counting resumed ones (default: 5)")
+    add("--batch-size", type=_positive(int), default=64, help="images per step, all processes together (default: 64)")
+    add("--lr", type=_positive(float), default=1e-3, help="Adam's (initial) learning rate (default: 0.001)")
+    add("--weight-decay", type=_positive(float, zero=True), default=0.0,
+        help="AdamW's decoupled weight decay (default: 0, plain Adam)")
+    add("--schedule", choices=("cosine", "step"), help="learning-rate schedule (default: constant)")
+    add("--augment", nargs="+", choices=sorted(AUGMENTS), default=[], metavar="{" + ",".join(sorted(AUGMENTS)) + "}",
+        help="augment the training batches: random shifts of up to 2 pixels, random mirroring")
+    add("--seed", type=int, default=0, help="seed of initial weights, shuffling and augmentation (default: 0)")
+    add("--out", default="runs", help="folder for checkpoint.pt, metrics.json, metrics.csv (default: runs)")
+    add("--resume", action="store_true", help="continue from --out's checkpoint.pt")
+    add("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
 
     for name, text in (("evaluate", "loss and accuracy on the test split"), ("predict", "classify test images")):
         command = commands.add_parser(name, help=text)
@@ -195,7 +198,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "cnn-tutorial") -> int:
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError, DownloadError) as error:
+    except (CommandError, FileNotFoundError, DownloadError, ArchiveError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -204,18 +207,45 @@ def main(argv: Sequence[str] | None = None, prog: str = "cnn-tutorial") -> int:
     return 0
 
 
+class EpochAugment:
+    """The chosen augmentations, seeded anew by `(seed, epoch)` before every epoch.
+
+    `fit` calls `set_epoch` before each epoch, so the random shifts and flips
+    of an epoch do not depend on the epochs before it, and a resumed run
+    augments exactly as an uninterrupted one.
+
+    Examples:
+        >>> augment = EpochAugment(["flip"], seed=0); augment.set_epoch(3)
+        >>> batch = torch.rand(8, 1, 4, 4); first = augment(batch)
+        >>> augment.set_epoch(3); torch.equal(augment(batch), first)
+        True
+    """
+
+    def __init__(self, names: Sequence[str], seed: int) -> None:
+        self.names, self.seed = list(names), seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Restart the generators at the state of epoch `epoch`."""
+        seed = self.seed * 1_000_003 + epoch
+        self.apply = compose(*(AUGMENTS[name](seed + i) for i, name in enumerate(self.names)))
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.apply(batch)
+
+
 def train(args: argparse.Namespace) -> None:
-    """The `train` command: train, evaluate after each epoch, save metrics and a checkpoint.
+    """The `train` command: `fit` with a checkpoint, one printed line and the metrics files per epoch.
 
     Every process (one, or one per torchrun worker) seeds the same generators,
     builds the same model and trains on its share of each batch; rank 0
-    evaluates, prints and writes.
+    prints and writes.
 
     Args:
         args: Parsed by `build_parser`.
 
     Raises:
-        ValueError: If the model does not fit the data set, `--out` already
+        CommandError: If the model does not fit the data set, `--out` already
             holds a run and `--resume` is missing, or the checkpoint was
             trained with other settings.
         FileNotFoundError: If `--resume` finds no checkpoint.
@@ -235,6 +265,9 @@ def train(args: argparse.Namespace) -> None:
         "dataset": args.dataset,
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "schedule": args.schedule,
+        "augment": list(args.augment),
         "seed": args.seed,
     }
     if args.dataset in ARCHIVE_DATASETS:
@@ -242,30 +275,32 @@ def train(args: argparse.Namespace) -> None:
     _check_model_fits(settings["model"], settings["dataset"])
     out = Path(args.out)
     checkpoint_path = out / CHECKPOINT
+    start = 0
     if args.resume:
-        _check_resumable(read_checkpoint(checkpoint_path), settings, args.epochs, checkpoint_path)
+        with _as_command_error():
+            state = read_checkpoint(checkpoint_path)
+        _check_resumable(state, settings, args.epochs, checkpoint_path)
+        start = state["epoch"]
     elif checkpoint_path.exists():
-        raise ValueError(
+        raise CommandError(
             f"{checkpoint_path} already exists; add --resume to continue that run, or choose another --out"
         )
     if args.download and launched_by_torchrun():
-        raise ValueError(
+        raise CommandError(
             "--download under torchrun would download once per process; download first in one process "
             "(the same command without torchrun, or cnn_tutorial.archives), then start torchrun without --download"
         )
+    with _as_command_error():
+        device = pick_device(args.device)
+        if launched_by_torchrun() and device.type not in ("cpu", "cuda"):
+            raise ValueError(f"distributed training runs on 'cpu' (gloo) or 'cuda' (nccl), not {device.type!r}")
     train_set, test_set = load_data(args.dataset, args.data_dir, download=args.download)
 
     with process_group(args.device) as world:
+        with _as_command_error():  # a global batch that the processes cannot share evenly
+            ShardedBatchSampler(len(train_set), args.batch_size, world.rank, world.world_size)
         set_seed(args.seed)  # every process builds the same initial weights
-        model = MODELS[settings["model"]]().to(world.device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-        history, seconds, start = History(), [], 0
-        if args.resume:
-            checkpoint = load_checkpoint(checkpoint_path, model, optimizer)
-            history, seconds, start = checkpoint.history, checkpoint.extra["seconds"], checkpoint.epoch
-            # Iterating a DataLoader draws from torch's global generator, and a
-            # model with dropout would too: continue them where the run stopped.
-            set_rng_state(checkpoint.rng_state)
+        model = MODELS[settings["model"]]()
         if world.is_main:
             processes = f"{world.world_size} process" + ("es" if world.world_size > 1 else "")
             print(
@@ -275,31 +310,18 @@ def train(args: argparse.Namespace) -> None:
             )
             if start == args.epochs:
                 print(f"{checkpoint_path} already has {start} epochs; raise --epochs to train more", flush=True)
-        trained_model = wrap_model(model, world)
-        for epoch in range(start, args.epochs):
-            began = time.perf_counter()
-            loss, accuracy = train_one_epoch(
-                trained_model,
-                train_set,
-                optimizer,
-                epoch=epoch,
-                batch_size=args.batch_size,
-                seed=args.seed,
-                world=world,
-            )
-            seconds.append(time.perf_counter() - began)
-            if not world.is_main:
-                continue
-            result = evaluate(model, test_set, device=world.device)
-            history.train_loss.append(loss)
-            history.train_accuracy.append(accuracy)
-            history.test_loss.append(result.loss)
-            history.test_accuracy.append(result.accuracy)
-            rows = metrics_rows(history, seconds, len(train_set))
-            print(format_row(rows[-1], args.epochs), flush=True)
-            extra = {"settings": settings, "seconds": seconds, "world_size": world.world_size}
-            save_checkpoint(checkpoint_path, model, optimizer, epoch + 1, history, extra)
-            write_metrics(rows, out)
+
+        def report(history: History) -> None:
+            if world.is_main:
+                rows = metrics_rows(history, len(train_set))
+                print(format_row(rows[-1], args.epochs), flush=True)
+                write_metrics(rows, out)
+
+        fit(model, train_set, epochs=args.epochs, test_set=test_set, batch_size=args.batch_size, lr=args.lr,
+            weight_decay=args.weight_decay, schedule=args.schedule,
+            augment=EpochAugment(args.augment, args.seed) if args.augment else None, seed=args.seed,
+            device=world.device, progress=None, checkpoint=checkpoint_path,
+            extra={"settings": settings, "world_size": world.world_size}, on_epoch=report)
 
 
 def evaluate_checkpoint(args: argparse.Namespace) -> None:
@@ -334,7 +356,7 @@ def predict(args: argparse.Namespace) -> None:
         args: Parsed by `build_parser`.
 
     Raises:
-        ValueError: If an `--index` is outside the test split.
+        CommandError: If an `--index` is outside the test split.
 
     Examples:
         >>> import contextlib, io, tempfile
@@ -350,12 +372,12 @@ def predict(args: argparse.Namespace) -> None:
     (test_set,) = load_data(settings["dataset"], args.data_dir or settings.get("data_dir"), splits=("test",))
     for index in args.index:
         if not 0 <= index < len(test_set):
-            raise ValueError(f"--index {index} is outside the test split (0 to {len(test_set) - 1})")
-    images = torch.stack([test_set[index][0] for index in args.index]).to(device)
+            raise CommandError(f"--index {index} is outside the test split (0 to {len(test_set) - 1})")
+    images, labels = test_set[args.index]
     model.eval()
-    probabilities = model(images).softmax(dim=1).cpu()
-    for index, p in zip(args.index, probabilities, strict=True):
-        predicted, label = int(p.argmax()), int(test_set[index][1])
+    probabilities = model(images.to(device)).softmax(dim=1).cpu()
+    for index, p, label in zip(args.index, probabilities, labels.tolist(), strict=True):
+        predicted = int(p.argmax())
         print(
             f"test image {index}: predicted {test_set.classes[predicted]} ({p[predicted]:.1%}), "
             f"true {test_set.classes[label]}"
@@ -385,7 +407,7 @@ def load_data(
         One `ImageSet` per split.
 
     Raises:
-        ValueError: If an archive data set has no `data_dir`, or a built-in
+        CommandError: If an archive data set has no `data_dir`, or a built-in
             one is given a `data_dir` or `download`.
         FileNotFoundError: If the files are not in `data_dir`.
         cnn_tutorial.archives.DownloadError: If a download fails.
@@ -398,7 +420,7 @@ def load_data(
         >>> load_data("mnist")
         Traceback (most recent call last):
             ...
-        ValueError: --dataset mnist needs --data-dir, the folder that holds its files (or will, with --download)
+        cnn_tutorial.cli.CommandError: --dataset mnist needs --data-dir, the folder that holds its files (or will, with --download)
     """
     if name in ARCHIVE_DATASETS:
         folder = _data_dir(name, data_dir)
@@ -407,37 +429,123 @@ def load_data(
             fetch(folder)
         return tuple(read(folder, split) for split in splits)
     if data_dir is not None or download:
-        raise ValueError(f"--data-dir and --download are for {' and '.join(ARCHIVE_DATASETS)}; {name} needs no files")
+        raise CommandError(f"--data-dir and --download are for {' and '.join(ARCHIVE_DATASETS)}; {name} needs no files")
     both = dict(zip(("train", "test"), DATASETS[name](), strict=True))
     return tuple(both[split] for split in splits)
 
 
+def metrics_rows(history: History, num_train: int) -> list[dict[str, float]]:
+    """One dictionary per epoch: the history's numbers, the epoch's seconds and training throughput.
+
+    Args:
+        history: The run's `History` (with or without test numbers).
+        num_train: Training images per epoch, to compute samples per second.
+
+    Returns:
+        Rows with keys `epoch`, `train_loss`, `train_accuracy`, then
+        `test_loss` and `test_accuracy` if recorded, `seconds` and `samples_per_s`.
+
+    Examples:
+        >>> [row] = metrics_rows(History([0.5], [0.8], [0.4], [0.9], seconds=[2.0]), num_train=1000)
+        >>> row
+        {'epoch': 1, 'train_loss': 0.5, 'train_accuracy': 0.8, 'test_loss': 0.4, 'test_accuracy': 0.9,
+         'seconds': 2.0, 'samples_per_s': 500.0}
+    """
+    rows = []
+    for i in range(history.epochs):
+        row = {"epoch": i + 1, "train_loss": history.train_loss[i], "train_accuracy": history.train_accuracy[i]}
+        if history.test_loss:
+            row |= {"test_loss": history.test_loss[i], "test_accuracy": history.test_accuracy[i]}
+        row |= {"seconds": history.seconds[i], "samples_per_s": num_train / history.seconds[i]}
+        rows.append(row)
+    return rows
+
+
+def format_row(row: dict[str, float], epochs: int) -> str:
+    """The one line printed after an epoch.
+
+    Examples:
+        >>> format_row({"epoch": 2, "train_loss": 0.51, "train_accuracy": 0.8, "test_loss": 0.4,
+        ...             "test_accuracy": 0.9, "seconds": 1.5, "samples_per_s": 898.0}, epochs=5)
+        'epoch 2/5  train_loss 0.5100  train_acc 80.00%  test_loss 0.4000  test_acc 90.00%  1.5 s  898 samples/s'
+    """
+    line = f"epoch {row['epoch']}/{epochs}  train_loss {row['train_loss']:.4f}  train_acc {row['train_accuracy']:.2%}"
+    if "test_loss" in row:
+        line += f"  test_loss {row['test_loss']:.4f}  test_acc {row['test_accuracy']:.2%}"
+    return line + f"  {row['seconds']:.1f} s  {row['samples_per_s']:.0f} samples/s"
+
+
+def write_metrics(rows: list[dict[str, float]], folder: str | Path) -> tuple[Path, Path]:
+    """Write `rows` to `folder/metrics.json` (a list of dictionaries) and `folder/metrics.csv`, atomically.
+
+    Both files are rewritten whole after every epoch, so they always match
+    the checkpoint saved with them; each goes to a temporary file first and
+    is then renamed over the old one, so a reader never sees half a file.
+
+    Args:
+        rows: From `metrics_rows`.
+        folder: The run's output folder (created if missing).
+
+    Returns:
+        The paths of the JSON and CSV files.
+
+    Examples:
+        >>> import tempfile
+        >>> json_path, csv_path = write_metrics([{"epoch": 1, "train_loss": 0.5}], tempfile.mkdtemp())
+        >>> json.loads(json_path.read_text())
+        [{'epoch': 1, 'train_loss': 0.5}]
+        >>> csv_path.read_text().splitlines()
+        ['epoch,train_loss', '1,0.5']
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    paths = []
+    for name, text in (("metrics.json", json.dumps(rows, indent=2) + "\n"), ("metrics.csv", table.getvalue())):
+        path, temporary = folder / name, folder / f".{name}.tmp-{os.getpid()}"
+        try:
+            temporary.write_text(text, encoding="utf-8")
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
 def _data_dir(name: str, data_dir: str | Path | None) -> Path:
     if data_dir is None:
-        raise ValueError(
+        raise CommandError(
             f"--dataset {name} needs --data-dir, the folder that holds its files (or will, with --download)"
         )
     return Path(data_dir)
 
 
 def _load_trained(args: argparse.Namespace) -> tuple[nn.Module, dict, int, torch.device]:
-    # Reading the settings first tells which model to build for the weights.
-    settings = read_checkpoint(args.checkpoint)["extra"].get("settings")
+    with _as_command_error():
+        state = read_checkpoint(args.checkpoint)  # read once: the settings say which model the weights fit
+        device = pick_device(args.device)
+    settings = state["extra"].get("settings")
     known = isinstance(settings, dict) and settings.get("model") in MODELS and settings.get("dataset") in INPUT_SHAPES
     if not known:
-        raise ValueError(
+        raise CommandError(
             f"{args.checkpoint} was not written by the train command (it names no known model and data set)"
         )
-    device = pick_device(args.device)
-    model = MODELS[settings["model"]]().to(device)
-    checkpoint = load_checkpoint(args.checkpoint, model)
-    return model, settings, checkpoint.epoch, device
+    model = MODELS[settings["model"]]()
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as error:
+        message = " ".join(str(error).split())[:300]
+        raise CommandError(f"{args.checkpoint} does not fit {settings['model']}: {message}") from None
+    return model.to(device), settings, state["epoch"], device
 
 
 def _check_model_fits(model: str, dataset: str) -> None:
     expected, given = tuple(MODELS[model].input_shape), INPUT_SHAPES[dataset]
     if expected != given:
-        raise ValueError(
+        raise CommandError(
             f"--model {model} expects {'×'.join(map(str, expected))} images but {dataset} images are "
             f"{'×'.join(map(str, given))}; use --model {DEFAULT_MODEL[dataset]}"
         )
@@ -446,13 +554,18 @@ def _check_model_fits(model: str, dataset: str) -> None:
 def _check_resumable(state: dict, settings: dict, epochs: int, path: Path) -> None:
     saved = state["extra"].get("settings")
     if not isinstance(saved, dict):
-        raise ValueError(f"{path} was not written by the train command; cannot resume from it")
+        raise CommandError(f"{path} was not written by the train command; cannot resume from it")
     different = [
         f"--{key.replace('_', '-')} {saved.get(key)} (not {settings[key]})"
         for key in RUN_SETTINGS
         if saved.get(key) != settings[key]
     ]
     if different:
-        raise ValueError(f"{path} was trained with {', '.join(different)}; resume with the same settings")
+        raise CommandError(f"{path} was trained with {', '.join(different)}; resume with the same settings")
     if state["epoch"] > epochs:
-        raise ValueError(f"{path} already has {state['epoch']} epochs, more than --epochs {epochs}")
+        raise CommandError(f"{path} already has {state['epoch']} epochs, more than --epochs {epochs}")
+    if settings["schedule"] and state["extra"].get("fit", {}).get("epochs") != epochs:
+        raise CommandError(
+            f"{path} plans its {settings['schedule']} schedule over --epochs {state['extra']['fit']['epochs']}; "
+            "resume with the same --epochs"
+        )

@@ -15,7 +15,7 @@ either the previous checkpoint or the new one, never half a file.
 `read_checkpoint` only reads it (to see which model it needs first). Both
 fail with one clear message for a missing, truncated or foreign file.
 
-The order of the training batches is not stored: `distributed.ShardedBatchSampler`
+The order of the training batches is not stored: `training.ShardedBatchSampler`
 derives it from the seed and the epoch number, which the checkpoint holds.
 """
 
