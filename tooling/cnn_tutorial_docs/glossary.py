@@ -38,7 +38,7 @@ from mkdocs.plugins import BasePlugin, event_priority
 SOURCE = Path(__file__).with_name("glossary.yml")
 MARKER = "<!-- glossary -->"
 _CJK = re.compile(r"[\u3400-\u9fff]")
-_QUOTED = re.compile(r"「[^」]*」")
+_QUOTED = re.compile(r"“[^”]*”|「[^」]*」")  # the site quotes with “”; 「」 is still read
 
 
 @dataclass(frozen=True)
@@ -309,14 +309,14 @@ def line_violations(
 ) -> list[Violation]:
     """The non-standard terms in one line of Chinese text.
 
-    With `quotes_allowed`, a variant inside 「」 is a mention (the original's
+    With `quotes_allowed`, a variant inside “” (or 「」) is a mention (the original's
     wording, or the variant named as such), not a use.
 
     Examples:
         >>> glossary = load_glossary()
         >>> [v.variant for v in line_violations("步长为 2 的汇聚层", glossary)]
         ['步长', '汇聚']
-        >>> line_violations("原文写作「汇聚」", glossary, quotes_allowed=True)
+        >>> line_violations("原文写作“汇聚”", glossary, quotes_allowed=True)
         []
         >>> line_violations("正弦波的周期是 2π", glossary)
         []
@@ -360,13 +360,13 @@ _ADMONITION = re.compile(r'^(?P<indent>[ \t]*)(?:!!!|\?\?\?\+?)[ \t]+[\w-]+(?:[ 
 def check_markdown(text: str, glossary: Glossary, *, path: str = "", glossary_page: bool = False) -> list[Violation]:
     """The non-standard terms in a Chinese page: prose, code and comments alike.
 
-    A variant written inside 「」 is allowed where it is a mention rather than a
+    A variant written inside “” is allowed where it is a mention rather than a
     use: anywhere on the glossary page itself, and inside a 译者注 admonition
     (a `!!! note "译者注…"` block) where the original's wording is quoted.
 
     Examples:
         >>> glossary = load_glossary()
-        >>> page = '汇聚\\n\\n!!! note "译者注"\\n    原文的「汇聚」应为池化。\\n\\n仍然是「汇聚」\\n'
+        >>> page = '汇聚\\n\\n!!! note "译者注"\\n    原文的“汇聚”应为池化。\\n\\n仍然是“汇聚”\\n'
         >>> [(v.line, v.variant) for v in check_markdown(page, glossary)]
         [(1, '汇聚'), (6, '汇聚')]
     """

@@ -57,3 +57,29 @@ def code_without_comments(source: str) -> str:
 def code_cells(notebook: nbformat.NotebookNode) -> list[str]:
     """The sources of a notebook's code cells, in order."""
     return [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+
+
+_FENCE = re.compile(r"^(`{3,}|~{3,})(.*)$")
+
+
+def code_cell_lines(text: str) -> list[int]:
+    """The Markdown line (1-based) on which each code cell's code starts.
+
+    Jupytext reads top-level ```` ```python ```` fences as code cells; other
+    fences (```` ```shell ````, indented examples) stay Markdown.
+
+    Examples:
+        >>> code_cell_lines("# T\\n\\n```python\\nx = 1\\n```\\n\\n```shell\\nls\\n```\\n```python\\ny\\n```\\n")
+        [4, 11]
+    """
+    lines, inside = [], None
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _FENCE.match(line)
+        if inside is None:
+            if match:
+                inside = match.group(1)
+                if match.group(2).strip().split(" ")[0] == "python":
+                    lines.append(number + 1)
+        elif line.strip() == inside or (match and match.group(1).startswith(inside) and not match.group(2).strip()):
+            inside = None
+    return lines

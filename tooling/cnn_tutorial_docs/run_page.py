@@ -1,56 +1,38 @@
 """Execute one chapter exactly as the site build does, without building the site.
 
-    python -m cnn_tutorial_docs.run_page docs/zh/rnn.md            # print the outputs
+    make page PAGE=docs/zh/rnn.md                                # print the outputs
     python -m cnn_tutorial_docs.run_page docs/zh/rnn.md --figures /tmp/rnn
 
 Writing a chapter is quicker this way than with a full `mkdocs build`: the
-notebook runs with the build's kernel settings (`setup_code`, threads,
-`CNN_TUTORIAL_DEVICE=cpu`), its outputs go into the build's cache (so the next
-build reuses them) and a failing cell is reported with its traceback and a
-non-zero exit status.
+notebook runs with the build's executor and settings (read from mkdocs.yml by
+MkDocs' own config loader), its outputs go into the build's cache (so the
+next build reuses them) and a failing cell is reported with its Markdown line,
+its traceback and a non-zero exit status.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import logging
 import sys
 from pathlib import Path
 
-import yaml
-from mkdocs.exceptions import PluginError
+from mkdocs.config import load_config
 
+from cnn_tutorial_docs.execution import Job, NotebookError
 from cnn_tutorial_docs.notebook_source import is_notebook_source, read_notebook
-from cnn_tutorial_docs.notebooks import NotebooksPlugin
 
-ROOT = Path.cwd()  # run from the repository root (make page does)
-
-
-class _PermissiveLoader(yaml.SafeLoader):
-    """Reads mkdocs.yml, ignoring its `!!python/...` tags (the slugify function)."""
+PLUGIN = "cnn-tutorial-notebooks"
 
 
-_PermissiveLoader.add_multi_constructor("tag:yaml.org,2002:python/", lambda loader, suffix, node: None)
-
-
-def notebooks_options(config_file: Path) -> dict:
-    config = yaml.load(config_file.read_text(encoding="utf-8"), Loader=_PermissiveLoader)
-    for entry in config.get("plugins", []):
-        if isinstance(entry, dict) and "cnn-tutorial-notebooks" in entry:
-            return entry["cnn-tutorial-notebooks"] or {}
-    return {}
-
-
-def load_plugin(config_file: Path = ROOT / "mkdocs.yml") -> NotebooksPlugin:
-    plugin = NotebooksPlugin()
-    errors, warnings = plugin.load_config(notebooks_options(config_file), str(config_file))
-    if errors:
-        raise SystemExit(f"{config_file}: bad notebooks options: {errors}")
-    plugin.root = config_file.parent
-    plugin.cache_dir = plugin.root / plugin.config.cache_dir
-    plugin.executions = {}
-    plugin.environment = plugin._environment_fingerprint()
-    return plugin
+def load_executor(config_file: Path = Path("mkdocs.yml")):
+    """The build's executor, configured from `config_file` as MkDocs would."""
+    config = load_config(str(config_file))
+    plugin = config.plugins.get(PLUGIN)
+    if plugin is None:
+        raise SystemExit(f"{config_file}: the {PLUGIN} plugin is not configured")
+    return plugin.make_executor(config)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,25 +40,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("page", type=Path, help="a chapter written as a Jupytext Markdown notebook")
     parser.add_argument("--figures", type=Path, help="write the figures (PNG) into this folder")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor fill the build cache")
+    parser.add_argument("--config-file", type=Path, default=Path("mkdocs.yml"), help="the site's mkdocs.yml")
     args = parser.parse_args(argv)
 
     text = args.page.read_text(encoding="utf-8")
     if not is_notebook_source(text):
         parser.error(f"{args.page} is not a notebook page (it needs the `jupyter:` front matter)")
-    plugin = load_plugin()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    executor = load_executor(args.config_file)
     notebook = read_notebook(text)
-    key = plugin.cache_key(notebook)
-    execution = None if args.no_cache else plugin._load(key)
-    if execution is None:
-        try:
-            execution = plugin._execute(str(args.page), notebook)
-        except PluginError as error:
-            print(error, file=sys.stderr)
-            return 1
-        if not args.no_cache:
-            plugin._store(key, execution)
-    else:
-        print(f"(outputs from the build cache: executed {execution.seconds:.1f} s)")
+    job = Job(executor.key(notebook), notebook, {str(args.page): text})
+    execution = None if args.no_cache else executor.lookup(job.key)
+    try:
+        if execution is not None:
+            print(f"(outputs from the build cache: executed {execution.seconds:.1f} s)")
+        elif args.no_cache:
+            execution = executor.execute(job)
+        else:
+            execution = executor.run([job])[job.key]
+    except NotebookError as error:
+        print(error, file=sys.stderr)
+        return 1
 
     figure = 0
     for number, outputs in enumerate(execution.outputs, start=1):

@@ -1,0 +1,617 @@
+"""Execute chapter notebooks in fresh kernels, with a cache you can trust.
+
+Used by the `cnn-tutorial-notebooks` MkDocs plugin and by `run_page`.
+
+The cache key of a notebook has two parts:
+
+1. A *base key*: the code cells without comments (so the Chinese and English
+   pages, which differ only in comments, share one execution), the setup
+   code, the kernel's environment variables as the build sets them, the
+   Python version and every installed distribution's version (the kernel is
+   started with this very interpreter, so that is what it sees), and the
+   source of this executor itself.
+2. The *dependencies recorded when it ran*: after the last cell, a hidden
+   step lists the modules the notebook imported; those that come from the
+   watched package folders, with the package's data files, are stored with
+   the outputs together with a hash of each. A cached execution is reused
+   only while every recorded file is unchanged, so an edit to one module
+   re-executes only the chapters that imported it.
+
+Execution is safe to interrupt and to run twice at once:
+
+- each result is stored (atomically, under a unique temporary name) as soon
+  as its notebook finishes, so Ctrl-C loses only what was still running;
+- Ctrl-C stops the scheduling at once and kills every running kernel's
+  process group (kernels run in sessions of their own);
+- a file lock per base key makes a second build wait for, then reuse, an
+  execution another build has started;
+- every notebook has a time limit of its own, besides the per-cell one;
+- notebooks run longest first, from the durations of the last run;
+- an error is logged the moment it happens, naming each page that shares
+  the notebook, the Markdown line of the failing cell and the traceback.
+
+Why not jupyter-cache: its key is the code cells and kernelspec only (it can
+not see an edit to an imported module, nor the kernel's environment), it has
+no notion of dependencies recorded at run time, and its executors have no
+per-notebook deadline or interrupt handling of their own. Its record keeping
+(an SQLite file of notebooks and artifacts) would be the smaller part of what
+this module does.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+import queue
+import re
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+from filelock import FileLock, Timeout
+
+from cnn_tutorial_docs.notebook_source import code_cell_lines, code_cells, code_without_comments
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_MODULES_FILE = ".cnn_tutorial_docs_modules.json"
+
+# Run, unseen, before a notebook's first cell: figures get a text description
+# (their titles and axis labels) as `text/plain`, which becomes the image's
+# alt text on the page.
+_FIGURE_TEXT = r'''
+def _cnn_tutorial_docs_describe(figure):
+    parts = []
+    if figure._suptitle is not None and figure._suptitle.get_text():
+        parts.append(figure._suptitle.get_text())
+    for axes in figure.get_axes():
+        title = axes.get_title() or axes.get_title("left") or axes.get_title("right")
+        labels = [label for label in (axes.get_xlabel(), axes.get_ylabel()) if label]
+        if title and labels:
+            parts.append(f"{title} ({' vs '.join(reversed(labels))})")
+        elif title or labels:
+            parts.append(title or " vs ".join(reversed(labels)))
+    count = len(figure.get_axes())
+    text = "; ".join(dict.fromkeys(p.strip().replace("\n", " ") for p in parts if p.strip()))
+    return f"Figure: {text}" if text else f"Figure with {count} plot{'s' if count != 1 else ''}"
+
+def _cnn_tutorial_docs_setup():
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+    get_ipython().display_formatter.formatters["text/plain"].for_type(
+        Figure, lambda figure, printer, cycle: printer.text(_cnn_tutorial_docs_describe(figure))
+    )
+
+_cnn_tutorial_docs_setup()
+del _cnn_tutorial_docs_setup
+'''
+
+# Run, unseen, after a notebook's last cell: which modules did it import?
+_RECORD_MODULES = f"""
+import json as _j, sys as _s
+with open({_MODULES_FILE!r}, "w") as _f:
+    _j.dump(sorted({{getattr(_m, "__file__", None) or "" for _m in list(_s.modules.values())}} - {{""}}), _f)
+del _j, _s, _f
+"""
+
+
+class NotebookError(Exception):
+    """A notebook failed, timed out or could not be executed; the message says where and why."""
+
+
+@dataclass
+class Execution:
+    """The outputs of one notebook's code cells, as cached."""
+
+    outputs: list[list[dict]]
+    seconds: float
+    versions: dict[str, str]
+    source: str = ""  # the page that was executed (any page with the same key shares it)
+    files: dict[str, str] | None = None  # name -> base64 of what the notebook wrote into its folder
+    dependencies: dict[str, str] = field(default_factory=dict)  # path (relative to the root) -> sha256
+
+
+@dataclass
+class Job:
+    """One notebook to execute, and the pages (in every language) that show it."""
+
+    key: str
+    notebook: nbformat.NotebookNode
+    pages: dict[str, str]  # page path (for reports) -> its Markdown text (for line numbers)
+
+    @property
+    def name(self) -> str:
+        return next(iter(self.pages))
+
+
+@dataclass
+class _Running:
+    job: Job
+    started: float
+    pid: int | None = None
+    killed_because: str | None = None
+
+
+@dataclass
+class Settings:
+    """What the executor needs to know; the plugin fills it from its options."""
+
+    root: Path
+    cache_dir: Path
+    packages: list[str] = field(default_factory=list)
+    setup_code: str = ""
+    allow_errors: bool = False
+    cell_timeout: int = 600
+    notebook_timeout: int = 300
+    workers: int = 2
+    kernel_env: dict[str, str] = field(default_factory=dict)
+    max_published_bytes: int = 2 * 1024 * 1024
+    prune_days: float = 14.0
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def strip_ansi(text: str) -> str:
+    """Remove terminal colour codes.
+
+    Examples:
+        >>> strip_ansi("\\x1b[31mred\\x1b[0m")
+        'red'
+    """
+    return _ANSI.sub("", text)
+
+
+def installed_versions() -> dict[str, str]:
+    """Python's version and every installed distribution's, as the kernel sees them.
+
+    The kernel is started with this interpreter (see `Executor`), so the
+    distributions visible here are the ones the notebook imports.
+    """
+    versions = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if name:
+            versions[name] = dist.version
+    return {"python": sys.version.split()[0], **dict(sorted(versions.items()))}
+
+
+def default_kernel_env(workers: int) -> dict[str, str]:
+    """The variables a kernel runs with: set, not defaulted, and part of the cache key.
+
+    Examples:
+        >>> env = default_kernel_env(2)
+        >>> env["CNN_TUTORIAL_DEVICE"], env["PYTHONHASHSEED"]
+        ('cpu', '0')
+    """
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    return {
+        "CNN_TUTORIAL_DEVICE": "cpu",  # the same numbers on every build machine
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "PYTHONHASHSEED": "0",
+        "TQDM_DISABLE": "1",
+    }
+
+
+class Executor:
+    """Executes notebooks, caches their outputs and serves them back."""
+
+    def __init__(self, settings: Settings, log) -> None:
+        self.settings = settings
+        self.log = log
+        self.entries = settings.cache_dir / "entries"
+        self.locks = settings.cache_dir / "locks"
+        self.kernels = settings.cache_dir / "kernel"
+        self.work = settings.cache_dir / "work"
+        self.durations_file = settings.cache_dir / "durations.json"
+        self._environment = {
+            "executor": _sha256(
+                b"".join(Path(__file__).with_name(name).read_bytes() for name in ("execution.py", "notebook_source.py"))
+            ),
+            "versions": installed_versions(),
+            "kernel_env": dict(sorted(settings.kernel_env.items())),
+            "setup": settings.setup_code,
+            "allow_errors": settings.allow_errors,
+        }
+        self._file_hashes: dict[Path, str | None] = {}
+        self.used: set[str] = set()
+
+    # ------------------------------------------------------------ keys and cache
+
+    def key(self, notebook: nbformat.NotebookNode) -> str:
+        """The base key: equal for notebooks whose code differs only in comments."""
+        payload = {
+            "code": [code_without_comments(src) for src in code_cells(notebook)],
+            "environment": self._environment,
+        }
+        return _sha256(json.dumps(payload, sort_keys=True).encode())
+
+    def _hash_file(self, relative: str) -> str | None:
+        path = self.settings.root / relative
+        if path not in self._file_hashes:
+            try:
+                self._file_hashes[path] = _sha256(path.read_bytes())
+            except OSError:
+                self._file_hashes[path] = None
+        return self._file_hashes[path]
+
+    def forget_file_hashes(self) -> None:
+        """Files may have changed (a rebuild under `mkdocs serve`): hash them again."""
+        self._file_hashes.clear()
+
+    def lookup(self, key: str) -> Execution | None:
+        """The cached execution for `key`, if every file it depended on is unchanged."""
+        path = self.entries / f"{key}.json"
+        try:
+            execution = Execution(**json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return None
+        if any(self._hash_file(name) != digest for name, digest in execution.dependencies.items()):
+            return None
+        self.used.add(key)
+        try:
+            os.utime(path)  # last use, for pruning
+        except OSError:
+            pass
+        return execution
+
+    def store(self, key: str, execution: Execution) -> None:
+        """Write an entry atomically, under a name no other build uses."""
+        self.entries.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.entries, prefix=f".{key[:16]}-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(dataclasses.asdict(execution), out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, self.entries / f"{key}.json")
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        self.used.add(key)
+
+    def prune(self) -> list[str]:
+        """Delete entries no page of this build used and nobody used for `prune_days`."""
+        removed = []
+        limit = time.time() - self.settings.prune_days * 86400
+        for path in self.entries.glob("*.json") if self.entries.exists() else []:
+            if path.stem not in self.used and path.stat().st_mtime < limit:
+                path.unlink(missing_ok=True)
+                removed.append(path.stem)
+        for path in self.entries.glob(".*.tmp") if self.entries.exists() else []:
+            if path.stat().st_mtime < time.time() - 86400:  # left by a killed build
+                path.unlink(missing_ok=True)
+        return removed
+
+    def _durations(self) -> dict[str, float]:
+        try:
+            return json.loads(self.durations_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def _record_duration(self, name: str, seconds: float) -> None:
+        self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.durations_file) + ".lock", timeout=30):
+            durations = self._durations()
+            durations[name] = round(seconds, 1)
+            handle, temporary = tempfile.mkstemp(dir=self.settings.cache_dir, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                json.dump(dict(sorted(durations.items())), out, indent=0)
+            os.replace(temporary, self.durations_file)
+
+    # ------------------------------------------------------------ running
+
+    def run(self, jobs: list[Job]) -> dict[str, Execution]:
+        """Execute `jobs` (longest first, `workers` at a time) and return their executions.
+
+        Raises:
+            NotebookError: one or more notebooks failed (each was logged as it failed).
+            KeyboardInterrupt: after killing every running kernel; finished results are kept.
+        """
+        results: dict[str, Execution] = {}
+        if not jobs:
+            return results
+        durations = self._durations()
+        jobs = sorted(jobs, key=lambda job: -durations.get(job.name, float("inf")))
+        todo: queue.Queue[Job] = queue.Queue()
+        for job in jobs:
+            todo.put(job)
+        done: queue.Queue[tuple[Job, Execution | None, str | None]] = queue.Queue()
+        stop = threading.Event()
+        running: dict[int, _Running] = {}
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while not stop.is_set():
+                try:
+                    job = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    execution = self._run_locked(job, stop, running, lock)
+                    done.put((job, execution, None))
+                except NotebookError as error:
+                    done.put((job, None, str(error)))
+                except BaseException as error:  # never let a worker die silently
+                    done.put((job, None, f"{job.name}: {type(error).__name__}: {error}"))
+
+        threads = [
+            threading.Thread(target=worker, name=f"notebook-worker-{i}", daemon=True)
+            for i in range(max(1, min(self.settings.workers, len(jobs))))
+        ]
+        for thread in threads:
+            thread.start()
+        errors = []
+        try:
+            finished = 0
+            while finished < len(jobs):
+                try:
+                    job, execution, error = done.get(timeout=0.5)
+                except queue.Empty:
+                    self._enforce_deadlines(running, lock)
+                    if not any(thread.is_alive() for thread in threads) and done.empty():
+                        break
+                    continue
+                finished += 1
+                if error is not None:
+                    self.log.error(error)
+                    errors.append(error)
+                else:
+                    results[job.key] = execution
+        except BaseException:
+            stop.set()
+            self._kill_all(running, lock, "the build was interrupted")
+            for thread in threads:
+                thread.join(timeout=5)
+            raise
+        if errors:
+            raise NotebookError(f"{len(errors)} notebook(s) failed:\n\n" + "\n\n".join(errors))
+        return results
+
+    def _enforce_deadlines(self, running: dict[int, _Running], lock: threading.Lock) -> None:
+        limit = self.settings.notebook_timeout
+        with lock:
+            late = [r for r in running.values() if r.killed_because is None and time.monotonic() - r.started > limit]
+        for entry in late:
+            entry.killed_because = f"it ran longer than the limit of {limit} s per notebook"
+            _kill_process_group(entry.pid)
+
+    def _kill_all(self, running: dict[int, _Running], lock: threading.Lock, why: str) -> None:
+        with lock:
+            entries = list(running.values())
+        for entry in entries:
+            entry.killed_because = why
+            _kill_process_group(entry.pid)
+
+    def _run_locked(self, job: Job, stop: threading.Event, running, lock) -> Execution:
+        """Execute `job` unless another build holds its lock; then reuse that build's result."""
+        self.locks.mkdir(parents=True, exist_ok=True)
+        file_lock = FileLock(str(self.locks / f"{job.key}.lock"))
+        while True:
+            if stop.is_set():
+                raise NotebookError(f"{job.name}: not executed, the build was interrupted")
+            try:
+                file_lock.acquire(timeout=1)
+                break
+            except Timeout:
+                continue
+        try:
+            self.forget_file_hashes_of(job.key)
+            cached = self.lookup(job.key)
+            if cached is not None:
+                self.log.info(f"Reusing {job.name}: another build executed it meanwhile")
+                return cached
+            execution = self.execute(job, stop=stop, running=running, lock=lock)
+            self.store(job.key, execution)
+            self._record_duration(job.name, execution.seconds)
+            return execution
+        finally:
+            file_lock.release()
+
+    def forget_file_hashes_of(self, key: str) -> None:
+        """Re-hash the files an entry depends on (another build may have changed nothing, or they may)."""
+        path = self.entries / f"{key}.json"
+        try:
+            dependencies = json.loads(path.read_text(encoding="utf-8")).get("dependencies", {})
+        except (OSError, ValueError):
+            return
+        for name in dependencies:
+            self._file_hashes.pop(self.settings.root / name, None)
+
+    def execute(self, job: Job, stop: threading.Event | None = None, running=None, lock=None) -> Execution:
+        """Run one notebook in a fresh kernel, in a working folder of its own; no cache involved."""
+        from jupyter_client.kernelspec import KernelSpecManager
+        from jupyter_client.manager import KernelManager
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError
+
+        running = {} if running is None else running
+        lock = threading.Lock() if lock is None else lock
+        notebook = copy.deepcopy(job.notebook)
+        setup = _FIGURE_TEXT + ("\n" + self.settings.setup_code if self.settings.setup_code else "")
+        notebook.cells.insert(0, nbformat.v4.new_code_cell(setup))
+        notebook.cells.append(nbformat.v4.new_code_cell(_RECORD_MODULES))
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+        self.work.mkdir(parents=True, exist_ok=True)
+        workdir = Path(tempfile.mkdtemp(dir=self.work, prefix=Path(job.name).stem + "-"))
+        scratch = workdir / ".tmp"  # tempfile.mkdtemp() inside a chapter lands here, not in /tmp
+        scratch.mkdir()
+        env = {
+            **os.environ,
+            **self.settings.kernel_env,
+            "TMPDIR": str(scratch),
+            "CNN_TUTORIAL_DOCS_ROOT": str(self.settings.root),  # lets tests find stray kernels
+        }
+        km = KernelManager(
+            kernel_name="cnn-tutorial-python",
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self._kernelspec())]),
+        )
+        client = NotebookClient(
+            notebook,
+            km=km,
+            timeout=self.settings.cell_timeout,
+            allow_errors=self.settings.allow_errors,
+            resources={"metadata": {"path": str(workdir)}},
+        )
+        entry = _Running(job, time.monotonic())
+        ident = threading.get_ident()
+        started = time.perf_counter()
+        try:
+            if stop is not None and stop.is_set():
+                raise NotebookError(f"{job.name}: not executed, the build was interrupted")
+            km.start_kernel(env=env, cwd=str(workdir))
+            entry.pid = getattr(km.provisioner, "pid", None)
+            with lock:
+                running[ident] = entry
+            if stop is not None and stop.is_set():
+                raise NotebookError(f"{job.name}: not executed, the build was interrupted")
+            client.execute()
+        except CellExecutionError as error:
+            raise NotebookError(self._describe_failure(job, notebook, strip_ansi(str(error)))) from None
+        except NotebookError:
+            raise
+        except Exception as error:  # kernel died, cell timeout, killed by the deadline or Ctrl-C
+            reason = entry.killed_because or f"{type(error).__name__}: {error}"
+            raise NotebookError(f"{self._pages_line(job)}: could not be executed: {reason}") from None
+        finally:
+            with lock:
+                running.pop(ident, None)
+            _kill_process_group(entry.pid)  # whatever the notebook started (torchrun, workers) goes too
+            try:
+                km.shutdown_kernel(now=True)
+            except Exception:
+                pass
+            try:
+                km.cleanup_resources()
+            except Exception:
+                pass
+        seconds = time.perf_counter() - started
+        try:
+            dependencies = self._dependencies(workdir)
+            files = _written_files(workdir, job.name, self.settings.max_published_bytes)
+        finally:
+            _remove_tree(workdir)
+        cells = [cell for cell in notebook.cells if cell.cell_type == "code"][1:-1]
+        self.log.info(f"Executed {job.name} in {seconds:.1f} s")
+        return Execution(
+            outputs=[list(cell.outputs) for cell in cells],
+            seconds=seconds,
+            versions={name: self._environment["versions"].get(name, "?") for name in ("python", "torch")},
+            source=job.name,
+            files=files,
+            dependencies=dependencies,
+        )
+
+    def _kernelspec(self) -> Path:
+        """A kernelspec that starts this very interpreter (not whatever `python3` means to Jupyter)."""
+        folder = self.kernels / "cnn-tutorial-python"
+        spec = {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "Python 3",
+            "language": "python",
+        }
+        text = json.dumps(spec, indent=1)
+        path = folder / "kernel.json"
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            folder.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temporary, path)
+        return self.kernels
+
+    def _dependencies(self, workdir: Path) -> dict[str, str]:
+        """The watched package files this notebook used, with their hashes."""
+        try:
+            imported = json.loads((workdir / _MODULES_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            imported = []
+        root = self.settings.root.resolve()
+        folders = [(root / folder).resolve() for folder in self.settings.packages]
+        used: set[Path] = set()
+        for name in imported:
+            path = Path(name).resolve()
+            for folder in folders:
+                if path.is_relative_to(folder):
+                    used.add(path)
+                    # data files of a package it imported (a shipped corpus, say)
+                    used.update(
+                        p
+                        for p in folder.rglob("*")
+                        if p.is_file() and p.suffix not in (".py", ".pyc", ".md") and "__pycache__" not in p.parts
+                    )
+        dependencies = {}
+        for path in sorted(used):
+            relative = path.relative_to(root).as_posix()
+            self._file_hashes.pop(self.settings.root / relative, None)
+            dependencies[relative] = self._hash_file(relative) or ""
+        return dependencies
+
+    def _pages_line(self, job: Job, cell_index: int | None = None) -> str:
+        names = []
+        for page, text in job.pages.items():
+            if cell_index is None:
+                names.append(page)
+                continue
+            lines = code_cell_lines(text)
+            line = lines[cell_index] if cell_index < len(lines) else None
+            names.append(f"{page}:{line}" if line else page)
+        return names[0] + (f" (also {', '.join(names[1:])})" if len(names) > 1 else "")
+
+    def _describe_failure(self, job: Job, notebook, message: str) -> str:
+        cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        index = next(
+            (i for i, cell in enumerate(cells) if any(o.get("output_type") == "error" for o in cell.get("outputs", []))),
+            None,
+        )
+        if index is None or index == 0 or index == len(cells) - 1:
+            return f"{self._pages_line(job)}: the notebook's setup failed:\n{message}"
+        cell_index = index - 1  # the hidden setup cell comes first
+        return f"{self._pages_line(job, cell_index)}: code cell {cell_index + 1} failed:\n{message}"
+
+
+def _kill_process_group(pid: int | None) -> None:
+    """Kill a kernel and everything in its session (kernels start in a session of their own)."""
+    if not pid:
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, OSError):
+            pass
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _written_files(folder: Path, name: str, limit: int) -> dict[str, str]:
+    """The files a notebook left in its working folder, to publish next to its page."""
+    import base64
+
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        if path.stat().st_size > limit:
+            raise NotebookError(
+                f"{name} wrote {path.name} ({path.stat().st_size:,} bytes); "
+                f"files published with a page may be at most {limit:,} bytes"
+            )
+        files[path.name] = base64.b64encode(path.read_bytes()).decode("ascii")
+    return files
