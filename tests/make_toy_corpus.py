@@ -1,76 +1,25 @@
-"""The small Chinese corpus the word-embedding chapter trains on, and how it was made.
+"""How the teaching corpus in `cnn_tutorial/corpus/` was made; run it to regenerate the files.
 
 The corpus is written for this project (MIT licence, like the rest of it): a
 few thousand short sentences built from hand-written sentence templates over
-groups of words (animals, foods, cities, colours, numbers, family members,
-jobs, vehicles, days of the week), plus a few dozen sentences written by hand.
-Words of one group fill the same slots of the same templates, so they appear
-in similar contexts: exactly the signal skip-gram learns from.
+the word groups of `cnn_tutorial.text_corpus` (animals, foods, cities, colors,
+numbers, family members, jobs, vehicles, days of the week), plus a few dozen
+sentences written by hand. Words of one group fill the same slots of the same
+templates, so they appear in similar contexts: exactly the signal skip-gram
+learns from. This script regenerates the shipped files byte for byte
+(`tests/test_text_corpus.py` checks it)::
 
-`write_corpus` regenerates the shipped files byte for byte (a test checks it)::
-
-    python -m cnn_tutorial.toy_corpus
-
-The files live in `cnn_tutorial/corpus/`; `cnn_tutorial.embeddings` reads them
-as package data.
+    python tests/make_toy_corpus.py
 """
 
 import random
 from pathlib import Path
 
+from cnn_tutorial.text_corpus import CORPUS_FILE, DICT_FILE, SUBGROUPS, WORD_GROUPS
+
 SEED = 2024
 NUM_GENERATED = 5000
-CORPUS_FILE = "zh_toy.txt"
-DICT_FILE = "zh_toy_dict.txt"
-
-#: The word groups, by slot name: (Chinese name, English name, words).
-WORD_GROUPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "A": ("动物", "animals", ("猫", "狗", "兔子", "老虎", "熊猫", "猴子", "大象", "狮子", "马", "羊")),
-    "D": ("食物", "foods", ("苹果", "香蕉", "米饭", "面条", "饺子", "包子", "西瓜", "葡萄", "面包", "鸡蛋")),
-    "C": ("城市", "cities", ("北京", "上海", "广州", "深圳", "成都", "杭州", "西安", "南京", "武汉", "重庆")),
-    "K": ("颜色", "colours", ("红色", "蓝色", "绿色", "黄色", "白色", "黑色", "紫色", "粉色")),
-    "N": ("数字", "numbers", ("两", "三", "四", "五", "六", "七", "八", "九")),
-    "F": ("家人", "family", ("爸爸", "妈妈", "哥哥", "姐姐", "弟弟", "妹妹", "爷爷", "奶奶")),
-    "J": ("职业", "jobs", ("老师", "医生", "护士", "司机", "厨师", "警察", "农民", "工程师")),
-    "V": ("交通工具", "vehicles", ("火车", "飞机", "汽车", "地铁", "自行车", "公交车", "轮船", "出租车")),
-    "W": ("星期", "weekdays", ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期天")),
-}
-
-#: Subgroups with templates of their own, so the vectors can show finer
-#: structure than the nine groups: slot -> (group slot, name, words).
-SUBGROUPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "Aw": ("A", "wild", ("老虎", "熊猫", "猴子", "大象", "狮子")),
-    "Ad": ("A", "domestic", ("猫", "狗", "兔子", "马", "羊")),
-    "Df": ("D", "fruit", ("苹果", "香蕉", "西瓜", "葡萄")),
-    "Dc": ("D", "cooked", ("米饭", "面条", "饺子", "包子", "面包", "鸡蛋")),
-    "Fm": ("F", "male", ("爸爸", "哥哥", "弟弟", "爷爷")),
-    "Ff": ("F", "female", ("妈妈", "姐姐", "妹妹", "奶奶")),
-    "Ww": ("W", "school day", ("星期一", "星期二", "星期三", "星期四", "星期五")),
-    "We": ("W", "weekend", ("星期六", "星期天")),
-}
-
-#: English glosses of the group words, for readers of the English pages.
-GLOSSES: dict[str, str] = {
-    "猫": "cat", "狗": "dog", "兔子": "rabbit", "老虎": "tiger", "熊猫": "panda",
-    "猴子": "monkey", "大象": "elephant", "狮子": "lion", "马": "horse", "羊": "sheep",
-    "苹果": "apple", "香蕉": "banana", "米饭": "rice", "面条": "noodles", "饺子": "dumplings",
-    "包子": "steamed buns", "西瓜": "watermelon", "葡萄": "grapes", "面包": "bread", "鸡蛋": "egg",
-    "北京": "Beijing", "上海": "Shanghai", "广州": "Guangzhou", "深圳": "Shenzhen",
-    "成都": "Chengdu", "杭州": "Hangzhou", "西安": "Xi'an", "南京": "Nanjing",
-    "武汉": "Wuhan", "重庆": "Chongqing",
-    "红色": "red", "蓝色": "blue", "绿色": "green", "黄色": "yellow", "白色": "white",
-    "黑色": "black", "紫色": "purple", "粉色": "pink",
-    "两": "two", "三": "three", "四": "four", "五": "five", "六": "six", "七": "seven",
-    "八": "eight", "九": "nine",
-    "爸爸": "dad", "妈妈": "mum", "哥哥": "elder brother", "姐姐": "elder sister",
-    "弟弟": "younger brother", "妹妹": "younger sister", "爷爷": "grandpa", "奶奶": "grandma",
-    "老师": "teacher", "医生": "doctor", "护士": "nurse", "司机": "driver", "厨师": "cook",
-    "警察": "police officer", "农民": "farmer", "工程师": "engineer",
-    "火车": "train", "飞机": "plane", "汽车": "car", "地铁": "metro", "自行车": "bicycle",
-    "公交车": "bus", "轮船": "ship", "出租车": "taxi",
-    "星期一": "Monday", "星期二": "Tuesday", "星期三": "Wednesday", "星期四": "Thursday",
-    "星期五": "Friday", "星期六": "Saturday", "星期天": "Sunday",
-}
+PACKAGE_CORPUS = Path(__file__).resolve().parents[1] / "cnn_tutorial" / "corpus"
 
 #: Sentence templates; `{X}` is a slot filled with a word of group X.
 TEMPLATES: tuple[str, ...] = (
@@ -301,5 +250,5 @@ def write_corpus(folder: Path) -> tuple[Path, Path]:
 
 
 if __name__ == "__main__":
-    for path in write_corpus(Path(__file__).resolve().parent / "corpus"):
+    for path in write_corpus(PACKAGE_CORPUS):
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
