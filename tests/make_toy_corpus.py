@@ -1,6 +1,6 @@
 """How the teaching corpus in `cnn_tutorial/corpus/` was made; run it to regenerate the files.
 
-The corpus is written for this project (MIT licence, like the rest of it): a
+The corpus is written for this project (MIT license, like the rest of it): a
 few thousand short sentences built from hand-written sentence templates over
 the word groups of `cnn_tutorial.text_corpus` (animals, foods, cities, colors,
 numbers, family members, jobs, vehicles, days of the week), plus a few dozen
@@ -54,7 +54,7 @@ TEMPLATES: tuple[str, ...] = (
     "{F}在{C}工作。",
     "今年夏天我们去{C}旅游。",
     "{C}的天气怎么样？",
-    # colours
+    # colors
     "她穿着一件{K}的衣服。",
     "我最喜欢{K}。",
     "花园里开满了{K}的花。",
