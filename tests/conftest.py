@@ -1,15 +1,44 @@
-"""Fixtures shared by the site tests: one strict build per test session, and a local server."""
+"""Shared fixtures: one strict site build per test session, a local server, and the machine checks.
+
+A test that needs CUDA or torch's gloo backend is skipped on a machine
+without it; with `REQUIRE_CUDA=1` or `REQUIRE_GLOO=1` in the environment
+the skip becomes a failure, so a machine that should have them proves it.
+"""
 
 import functools
 import http.server
+import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import pytest
+import torch
+import torch.distributed as dist
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def skip_or_fail(reason: str, switch: str) -> None:
+    """Skip the test, or fail it when the environment variable `switch` is `1`."""
+    if os.environ.get(switch) == "1":
+        pytest.fail(f"{reason}, and {switch}=1 says this machine must have it")
+    pytest.skip(f"{reason} (set {switch}=1 to make this a failure)")
+
+
+@pytest.fixture(scope="session")
+def needs_gloo() -> None:
+    """Skip (or, with REQUIRE_GLOO=1, fail) unless torch has the gloo backend of CPU multi-process training."""
+    if not dist.is_available() or not dist.is_gloo_available():
+        skip_or_fail("this torch build has no gloo backend, which CPU-only distributed training needs", "REQUIRE_GLOO")
+
+
+@pytest.fixture(scope="session")
+def needs_cuda() -> None:
+    """Skip (or, with REQUIRE_CUDA=1, fail) unless a CUDA device is present."""
+    if not torch.cuda.is_available():
+        skip_or_fail("no CUDA device on this machine", "REQUIRE_CUDA")
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_tutorial.checkpoints import (
+from cnn_tutorial.cli.checkpoints import (
     get_rng_state,
     load_checkpoint,
     read_checkpoint,

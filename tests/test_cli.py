@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_tutorial import cli
-from cnn_tutorial.checkpoints import read_checkpoint
+from cnn_tutorial import cli, training
+from cnn_tutorial.cli.checkpoints import read_checkpoint
 from cnn_tutorial.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,20 +129,75 @@ def test_resume_reaches_exactly_the_weights_of_an_uninterrupted_run(straight, tm
 
 
 def test_resume_after_ctrl_c_in_the_middle_of_an_epoch(straight, tmp_path, monkeypatch, capsys):
-    real_epoch = cli.train_one_epoch
+    real_epoch = training.train_one_epoch
 
     def interrupted_in_epoch_3(*args, epoch, **kwargs):
         if epoch == 2:
             raise KeyboardInterrupt
         return real_epoch(*args, epoch=epoch, **kwargs)
 
-    monkeypatch.setattr(cli, "train_one_epoch", interrupted_in_epoch_3)
+    monkeypatch.setattr(training, "train_one_epoch", interrupted_in_epoch_3)
     assert train(tmp_path, 3) == 130
     assert "continue with --resume" in capsys.readouterr().err
     assert read_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 2
     monkeypatch.undo()
     assert train(tmp_path, 3, "--resume") == 0
     assert_equal_runs(straight[0], tmp_path)
+
+
+REGULARIZED = ["--augment", "shift", "flip", "--weight-decay", "0.1", "--schedule", "cosine"]
+
+
+def test_resume_with_augmentation_weight_decay_and_schedule_is_exact(tmp_path):
+    straight = tmp_path / "straight"
+    assert train(straight, 3, *REGULARIZED) == 0
+    assert read_checkpoint(straight / "checkpoint.pt")["extra"]["settings"]["augment"] == ["shift", "flip"]
+    # Interrupt a fresh run after epoch 1 (Ctrl-C), then resume it.
+    interrupted = tmp_path / "interrupted"
+
+    def stop_in_epoch_2(*args, epoch, **kwargs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real(*args, epoch=epoch, **kwargs)
+
+    real = training.train_one_epoch
+    training.train_one_epoch = stop_in_epoch_2
+    try:
+        assert train(interrupted, 3, *REGULARIZED) == 130
+    finally:
+        training.train_one_epoch = real
+    assert read_checkpoint(interrupted / "checkpoint.pt")["epoch"] == 1
+    assert train(interrupted, 3, *REGULARIZED, "--resume") == 0
+    assert_equal_runs(straight, interrupted)
+    plain = tmp_path / "plain"
+    assert train(plain, 3) == 0
+    assert not torch.equal(weights(plain)["fc2.weight"], weights(straight)["fc2.weight"])  # the options did act
+
+
+def test_a_schedule_is_resumed_only_over_the_same_epochs(tmp_path, capsys):
+    assert train(tmp_path, 1, "--schedule", "cosine") == 0
+    assert train(tmp_path, 2, "--schedule", "cosine", "--resume") == 2
+    assert_one_line_error(capsys.readouterr(), "plans its cosine schedule over --epochs 1")
+
+
+def test_metrics_files_are_replaced_whole(tmp_path, monkeypatch):
+    import os
+
+    renamed = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renamed.append(Path(b).name), real_replace(a, b)))
+    assert train(tmp_path, 1) == 0
+    assert {"metrics.json", "metrics.csv", "checkpoint.pt"} <= set(renamed)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "metrics.csv", "metrics.json"]
+
+
+def test_a_value_error_that_is_a_bug_keeps_its_traceback(tmp_path, monkeypatch):
+    def broken_fit(*args, **kwargs):
+        raise ValueError("a bug inside training")
+
+    monkeypatch.setattr(cli, "fit", broken_fit)
+    with pytest.raises(ValueError, match="a bug inside training"):
+        main(["train", *TINY, "--epochs", "1", "--out", str(tmp_path)])
 
 
 def test_resume_of_a_finished_run_trains_nothing(straight, capsys):

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.distributed as dist
 
-from cnn_tutorial.checkpoints import read_checkpoint
+from cnn_tutorial.cli.checkpoints import read_checkpoint
 from cnn_tutorial.cli import main
-from cnn_tutorial.distributed import free_port
+from cnn_tutorial.cli.distributed import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["--dataset", "digits", "--batch-size", "64", "--lr", "0.01", "--seed", "2", "--device", "cpu"]
@@ -33,10 +32,8 @@ def node_environment() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def two_nodes(tmp_path_factory):
+def two_nodes(tmp_path_factory, needs_gloo):
     """Both nodes' output folders and (return code, stdout, stderr), started together."""
-    if not dist.is_available() or not dist.is_gloo_available():
-        pytest.skip("this torch build has no gloo backend, which CPU-only distributed training needs")
     endpoint = f"127.0.0.1:{free_port()}"
     outs = [tmp_path_factory.mktemp(f"node{n}") for n in range(2)]
     nodes = [

@@ -75,9 +75,8 @@ def test_pick_cpu(no_env):
     assert pick_device("cpu") == torch.device("cpu")
 
 
-def test_pick_cuda_without_cuda_raises(no_env):
-    if torch.cuda.is_available():
-        pytest.skip("CUDA is available on this machine, so asking for it must not fail")
+def test_pick_cuda_without_cuda_raises(no_env, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same answer on a machine with a GPU
     with pytest.raises(ValueError, match="'cuda'.*not available") as info:
         pick_device("cuda")
     assert "cpu" in str(info.value)  # names what is available
@@ -179,10 +178,78 @@ def test_fit_without_test_set(small_train):
     assert history.epochs == 1 and history.test_loss == [] and history.test_accuracy == []
 
 
-def test_fit_accepts_a_torch_device(small_train):
+def test_fit_accepts_a_torch_device_and_trains_there(small_train):
     set_seed(0)
-    history = fit(linear_model(), small_train, epochs=1, device=torch.device("cpu"), progress=False)
-    assert history.epochs == 1
+    model = linear_model()
+    fit(model, small_train, epochs=1, device=torch.device("cpu"), progress=False)
+    assert {p.device for p in model.parameters()} == {torch.device("cpu")}
+
+
+def test_fit_on_cuda_matches_the_cpu(small_train, needs_cuda):
+    set_seed(0)
+    model = small_conv()
+    on_cpu = fit(model, small_train, epochs=2, batch_size=32, lr=1e-2, device="cpu", progress=False)
+    set_seed(0)
+    model = small_conv()
+    on_gpu = fit(model, small_train, epochs=2, batch_size=32, lr=1e-2, device=torch.device("cuda"), progress=False)
+    assert {p.device.type for p in model.parameters()} == {"cuda"}
+    assert on_gpu.train_loss == pytest.approx(on_cpu.train_loss, rel=1e-3)
+
+
+class OneByOne(torch.utils.data.Dataset):
+    """A data set that can only give one sample at a time: fit must fall back to a DataLoader."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index: int):
+        return self.data.images[index], self.data.labels[index]
+
+
+def test_batch_indexing_and_one_by_one_loading_train_alike(small_train):
+    a_model, a_history = trained(0, small_train)
+    set_seed(0)
+    b_model = small_conv()
+    b_history = fit(b_model, OneByOne(small_train), epochs=2, batch_size=32, lr=1e-2, device="cpu", progress=False)
+    assert a_history == b_history
+    assert all(torch.equal(a, b) for a, b in zip(a_model.state_dict().values(), b_model.state_dict().values()))
+
+
+def dropout_conv():
+    return nn.Sequential(small_conv(), nn.Dropout(0.3))
+
+
+def test_fit_resumed_from_a_checkpoint_equals_an_uninterrupted_fit(small_train, digits, tmp_path):
+    options = dict(epochs=4, test_set=digits[1], batch_size=32, lr=1e-2, weight_decay=0.05, schedule="cosine",
+                   seed=3, device="cpu", progress=False)
+    set_seed(0)
+    straight = dropout_conv()  # dropout draws from the global generator: the checkpoint must restore it
+    expected = fit(straight, small_train, **options)
+
+    def stop_after_two(history):
+        if history.epochs == 2:
+            raise KeyboardInterrupt
+
+    set_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        fit(dropout_conv(), small_train, checkpoint=tmp_path / "run.pt", on_epoch=stop_after_two, **options)
+    set_seed(1)  # a fresh process: other weights and generator states until the checkpoint is read
+    resumed_model = dropout_conv()
+    resumed = fit(resumed_model, small_train, checkpoint=tmp_path / "run.pt", **options)
+    assert resumed == expected and resumed.epochs == 4
+    for (name, a), b in zip(straight.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), f"{name} differs"
+
+
+def test_fit_refuses_a_checkpoint_of_other_settings(small_train, tmp_path):
+    set_seed(0)
+    fit(linear_model(), small_train, epochs=1, lr=0.01, checkpoint=tmp_path / "run.pt", device="cpu", progress=False)
+    with pytest.raises(ValueError, match=r"trained with lr=0.01 \(not 0.02\)"):
+        fit(linear_model(), small_train, epochs=2, lr=0.02, checkpoint=tmp_path / "run.pt", device="cpu",
+            progress=False)
 
 
 def test_fit_progress_false_prints_nothing(small_train, capsys):
