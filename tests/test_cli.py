@@ -105,6 +105,9 @@ def test_train_writes_a_checkpoint_with_its_settings(straight):
         "dataset": "digits",
         "batch_size": 64,
         "lr": 0.01,
+        "weight_decay": 0.0,
+        "schedule": None,
+        "augment": [],
         "seed": 3,
     }
 
