@@ -18,10 +18,7 @@ Modules:
     boundaries: the two-moons data and decision-boundary plots.
     plotting: training curves, images and feature maps (and the CJK font for Chinese data).
     augment: batch data augmentation (shifts, flips).
-    visualize: kernels, saliency maps, Grad-CAM, gradient ascent and heat-map plots.
-    export: model weights as JSON for the browser playground.
     experiments: controlled comparisons of training configurations (dropout, weight decay, ...).
-    transfer: pretraining, freezing, feature extraction and fine-tuning.
     cli: `python -m cnn_tutorial train | evaluate | predict`, with its checkpoints and torchrun setup.
     sequences: seeded sequence data: noisy sine waves with next-step pairs, a symbol-order classification task.
     recurrent: an Elman cell by hand, RNN/LSTM/GRU predictors and classifiers, gradient-vs-distance measurement.
