@@ -1,4 +1,4 @@
-"""Sequence data sets generated from a seed, for the recurrent and 1-D convolution chapters.
+"""Sequence data generated from a seed: the data of the rnn and sequence-convnets chapters.
 
 - `make_waves`: noisy sine waves of random frequency, phase and amplitude,
   one series per row; `next_step_pairs` turns them into (input, target)
@@ -46,8 +46,8 @@ class SequenceSet(Dataset):
 
     Examples:
         >>> data = SequenceSet(torch.zeros(4, 2, 10), torch.tensor([0, 1, 1, 0]), ["a", "b"])
-        >>> len(data), data.sequence_shape
-        (4, (2, 10))
+        >>> len(data), data.class_counts()
+        (4, {'a': 2, 'b': 2})
         >>> sequence, label = data[1]
         >>> sequence.shape, label.item()
         (torch.Size([2, 10]), 1)
@@ -66,11 +66,6 @@ class SequenceSet(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.sequences[index], self.labels[index]
 
-    @property
-    def sequence_shape(self) -> tuple[int, int]:
-        """Shape of one sequence, (C, L)."""
-        return tuple(self.sequences.shape[1:])
-
     def class_counts(self) -> dict[str, int]:
         """How many sequences each class has, by class name."""
         return count_classes(self.labels, self.classes)
@@ -87,7 +82,7 @@ def make_waves(
 
     Each series draws its own amplitude `a` in [0.5, 1], frequency `f` (in
     cycles per step) in `frequencies` and phase `φ` in [0, 2π), so a model
-    cannot memorise one curve: it has to infer the wave from the steps it
+    cannot memorize one curve: it has to infer the wave from the steps it
     has seen. The noise is Gaussian with standard deviation `noise`,
     independent at every step, and therefore unpredictable: no model can
     predict the next value with a mean squared error below `noise ** 2`.
