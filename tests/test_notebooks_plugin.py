@@ -2,6 +2,8 @@
 outputs follow the package, the cache is reused and shared across languages."""
 
 import os
+import signal
+import time
 import subprocess
 import sys
 import textwrap
@@ -160,3 +162,192 @@ def test_run_page_executes_one_chapter_like_the_build(tmp_path, capsys):
     page.write_text(NOTEBOOK_HEADER + "# T\n\n```python\n1 / 0\n```\n", encoding="utf-8")
     assert run_page.main([str(page), "--no-cache"]) == 1
     assert "ZeroDivisionError" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the executor: interrupts, concurrency, precise keys
+
+
+def make_package_site(root: Path, pages: dict[str, str], modules: dict[str, str], **options) -> Path:
+    """A site whose notebooks import modules of `tinypkg`; `options` go to the plugin."""
+    make_site(root, pages)
+    for name, text in modules.items():
+        (root / "tinypkg" / name).write_text(text)
+    settings = "".join(f"\n      {k}: {v}" for k, v in options.items())
+    (root / "mkdocs.yml").write_text(
+        f"site_name: test\nplugins:\n  - cnn-tutorial-notebooks:\n      packages: [tinypkg]{settings}\n"
+    )
+    return root
+
+
+def counting(counter: Path, name: str, code: str) -> str:
+    return f"open({str(counter)!r}, 'a').write({name!r} + '\\n')\n{code}"
+
+
+def kernels_of(root: Path) -> list:
+    """Live processes started for this site's build (the executor marks their environment)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("CNN_TUTORIAL_DOCS_ROOT") == str(root) and process.status() != "zombie":
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def test_an_edit_to_one_module_re_executes_only_the_notebooks_that_imported_it(tmp_path):
+    counter = tmp_path / "runs.txt"
+    site = make_package_site(
+        tmp_path,
+        {
+            "index.md": "# Home\n",
+            "uses_a.md": notebook(counting(counter, "a", "from tinypkg import a\nprint('a is', a.A)")),
+            "uses_b.md": notebook(counting(counter, "b", "from tinypkg import b\nprint('b is', b.B)")),
+        },
+        {"a.py": "A = 1\n", "b.py": "B = 2\n"},
+    )
+    assert build(site).returncode == 0
+    assert sorted(counter.read_text().split()) == ["a", "b"]
+
+    (site / "tinypkg" / "b.py").write_text("B = 3  # edited\n")
+    result = build(site)
+    assert result.returncode == 0, result.stderr
+    assert sorted(counter.read_text().split()) == ["a", "b", "b"], "only the importer of b.py runs again"
+    assert "b is 3" in page_html(site, "uses_b")
+    assert "a is 1" in page_html(site, "uses_a")
+
+    (site / "tinypkg" / "unused.py").write_text("C = 1\n")  # a new module nobody imports
+    assert build(site).returncode == 0
+    assert sorted(counter.read_text().split()) == ["a", "b", "b"]
+
+
+def test_the_kernel_environment_and_library_versions_are_part_of_the_key(tmp_path, monkeypatch):
+    import logging
+
+    from cnn_tutorial_docs import execution
+    from cnn_tutorial_docs.notebook_source import read_notebook
+
+    nb = read_notebook(notebook("print(1)"))
+
+    def key(**changes):
+        settings = execution.Settings(root=tmp_path, cache_dir=tmp_path / "c", **changes)
+        return execution.Executor(settings, logging.getLogger("test")).key(nb)
+
+    base = key(kernel_env={"CNN_TUTORIAL_DEVICE": "cpu"})
+    assert key(kernel_env={"CNN_TUTORIAL_DEVICE": "cuda"}) != base
+    assert key(kernel_env={"CNN_TUTORIAL_DEVICE": "cpu", "OMP_NUM_THREADS": "4"}) != base
+    assert key(kernel_env={"CNN_TUTORIAL_DEVICE": "cpu"}) == base
+
+    real = execution.installed_versions()
+    assert "jieba" in real and "mplfonts" in real and "scipy" in real, "every distribution is keyed"
+    monkeypatch.setattr(execution, "installed_versions", lambda: {**real, "jieba": "0.0.1"})
+    assert key(kernel_env={"CNN_TUTORIAL_DEVICE": "cpu"}) != base
+
+
+def test_the_kernel_environment_is_set_not_defaulted(tmp_path, monkeypatch):
+    monkeypatch.setenv("CNN_TUTORIAL_DEVICE", "cuda")  # as the installation chapter teaches
+    site = make_site(tmp_path, {"index.md": "# Home\n", "nb.md": notebook("import os\nprint(os.environ['CNN_TUTORIAL_DEVICE'])")})
+    env = dict(os.environ, PYTHONPATH=str(site))
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(site / "mkdocs.yml")],
+        cwd=site, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cpu" in page_html(site, "nb") and "cuda" not in page_html(site, "nb")
+
+
+def test_a_failing_cell_is_reported_with_its_markdown_line(tmp_path):
+    body = notebook("x = 1", "raise ValueError('boom 7')")
+    site = make_site(tmp_path, {"index.md": "# Home\n", "bad.md": body})
+    result = build(site)
+    assert result.returncode != 0
+    line = body.splitlines().index("raise ValueError('boom 7')") + 1
+    assert f"bad.md:{line}: code cell 2 failed" in result.stderr
+    assert "boom 7" in result.stderr
+
+
+def test_a_notebook_past_its_time_limit_is_stopped(tmp_path):
+    site = make_package_site(
+        tmp_path, {"index.md": "# Home\n", "slow.md": notebook("import time\ntime.sleep(120)")}, {}, notebook_timeout=4
+    )
+    started = time.monotonic()
+    result = build(site)
+    assert result.returncode != 0
+    assert time.monotonic() - started < 60
+    assert "longer than the limit of 4 s" in result.stderr
+    assert kernels_of(site) == []
+
+
+def test_ctrl_c_stops_the_build_kills_the_kernels_and_keeps_what_finished(tmp_path):
+    counter = tmp_path / "runs.txt"
+    slow = "import time, pathlib\npathlib.Path({marker!r}).touch()\ntime.sleep(120)"
+    site = make_package_site(
+        tmp_path,
+        {
+            "index.md": "# Home\n",
+            "a_fast.md": notebook(counting(counter, "fast", "print('quick')")),
+            "b_slow.md": notebook(slow.format(marker=str(tmp_path / "b.started"))),
+            "c_slow.md": notebook(slow.format(marker=str(tmp_path / "c.started"))),
+            "d_queued.md": notebook(counting(counter, "queued", "print('never')")),
+        },
+        {},
+        workers=2,
+    )
+    env = dict(os.environ, PYTHONPATH=str(site))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mkdocs", "build", "-f", str(site / "mkdocs.yml")],
+        cwd=site, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 120
+    entries = site / ".cache" / "notebooks" / "entries"
+    while time.monotonic() < deadline:
+        done = list(entries.glob("*.json")) if entries.exists() else []
+        if done and (tmp_path / "b.started").exists():
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the build never reached the point of the test: " + (process.stdout.read() or ""))
+    interrupted = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("the build went on for more than 10 s after Ctrl-C")
+    assert process.returncode != 0
+    assert time.monotonic() - interrupted < 10
+    time.sleep(0.5)
+    assert kernels_of(site) == [], "no kernel outlives the build"
+    assert counter.read_text().split() == ["fast"], "queued notebooks never start after Ctrl-C"
+
+    # the finished notebook is not executed again by the next build
+    for name in ("b_slow.md", "c_slow.md"):
+        (site / "docs" / name).write_text(notebook("print('now quick')"))
+    result = build(site)
+    assert result.returncode == 0, result.stderr
+    assert counter.read_text().split() == ["fast", "queued"]
+
+
+def test_two_builds_at_once_both_succeed_and_execute_a_notebook_once(tmp_path):
+    counter = tmp_path / "runs.txt"
+    site = make_site(
+        tmp_path,
+        {"index.md": "# Home\n", "nb.md": notebook(counting(counter, "nb", "import time\ntime.sleep(3)\nprint('shared 42')"))},
+    )
+    env = dict(os.environ, PYTHONPATH=str(site))
+    builds = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(site / "mkdocs.yml"), "-d", str(site / out)],
+            cwd=site, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for out in ("site_one", "site_two")
+    ]
+    outputs = [b.communicate(timeout=300)[0] for b in builds]
+    assert [b.returncode for b in builds] == [0, 0], outputs
+    assert counter.read_text().split() == ["nb"], "the second build waited for the first one's execution"
+    for out in ("site_one", "site_two"):
+        assert "shared 42" in (site / out / "nb" / "index.html").read_text()
+    assert not list((site / ".cache" / "notebooks" / "entries").glob("*.tmp"))

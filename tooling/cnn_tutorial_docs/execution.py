@@ -136,8 +136,20 @@ class Job:
 class _Running:
     job: Job
     started: float
-    pid: int | None = None
+    km: object = None
     killed_because: str | None = None
+    seen_pid: int | None = None  # kept after the manager has cleaned up, to kill what the kernel left
+
+    @property
+    def pid(self) -> int | None:
+        provisioner = getattr(self.km, "provisioner", None)
+        pid = getattr(provisioner, "pid", None)
+        if pid:
+            self.seen_pid = pid
+        return pid or self.seen_pid
+
+    def remember_pid(self, **_) -> None:
+        self.pid  # noqa: B018 (reading it records it)
 
 
 @dataclass
@@ -431,7 +443,7 @@ class Executor:
     def execute(self, job: Job, stop: threading.Event | None = None, running=None, lock=None) -> Execution:
         """Run one notebook in a fresh kernel, in a working folder of its own; no cache involved."""
         from jupyter_client.kernelspec import KernelSpecManager
-        from jupyter_client.manager import KernelManager
+        from jupyter_client.manager import AsyncKernelManager
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError
 
@@ -453,7 +465,9 @@ class Executor:
             "TMPDIR": str(scratch),
             "CNN_TUTORIAL_DOCS_ROOT": str(self.settings.root),  # lets tests find stray kernels
         }
-        km = KernelManager(
+        # An asynchronous manager: with a blocking one, nbclient's wait for output blocks its
+        # event loop, and a killed kernel is never noticed.
+        km = AsyncKernelManager(
             kernel_name="cnn-tutorial-python",
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self._kernelspec())]),
         )
@@ -462,21 +476,19 @@ class Executor:
             km=km,
             timeout=self.settings.cell_timeout,
             allow_errors=self.settings.allow_errors,
+            shutdown_kernel="immediate",
             resources={"metadata": {"path": str(workdir)}},
         )
-        entry = _Running(job, time.monotonic())
+        entry = _Running(job, time.monotonic(), km=km)
+        client.on_notebook_start = entry.remember_pid
         ident = threading.get_ident()
         started = time.perf_counter()
         try:
-            if stop is not None and stop.is_set():
-                raise NotebookError(f"{job.name}: not executed, the build was interrupted")
-            km.start_kernel(env=env, cwd=str(workdir))
-            entry.pid = getattr(km.provisioner, "pid", None)
             with lock:
                 running[ident] = entry
             if stop is not None and stop.is_set():
                 raise NotebookError(f"{job.name}: not executed, the build was interrupted")
-            client.execute()
+            client.execute(cleanup_kc=True, env=env)
         except CellExecutionError as error:
             raise NotebookError(self._describe_failure(job, notebook, strip_ansi(str(error)))) from None
         except NotebookError:
@@ -488,14 +500,6 @@ class Executor:
             with lock:
                 running.pop(ident, None)
             _kill_process_group(entry.pid)  # whatever the notebook started (torchrun, workers) goes too
-            try:
-                km.shutdown_kernel(now=True)
-            except Exception:
-                pass
-            try:
-                km.cleanup_resources()
-            except Exception:
-                pass
         seconds = time.perf_counter() - started
         try:
             dependencies = self._dependencies(workdir)

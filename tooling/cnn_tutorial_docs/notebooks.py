@@ -67,7 +67,7 @@ class NotebooksConfig(Config):
     """Code run, unseen, before each notebook (display settings only: it is not part of the page)."""
     kernel_env = c.Type(dict, default={})
     """Extra environment variables for the kernels (added to the defaults; part of the cache key)."""
-    install_page = c.Type(str, default="installation.md")
+    install_page = c.Type(str, default="installation.md#install-the-package")
     """The page (in each language folder) that says how to install the package."""
 
 
@@ -163,10 +163,12 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
         folder = Path(page.file.src_uri).stem
         markdown = _Renderer(folder).render(notebook, execution)
         language = str(config.theme.get("language") or "en")
-        install_src = posixpath.join(_language_folder(page.file.src_uri), self.config.install_page)
+        install_page, _, anchor = self.config.install_page.partition("#")
+        install_src = posixpath.join(_language_folder(page.file.src_uri), install_page)
         install = None
         if "cnn-tutorial-links" in config.plugins and files.get_file_from_path(install_src) is not None:
             install = posixpath.relpath(install_src, posixpath.dirname(page.file.src_uri) or ".")
+            install += f"#{anchor}" if anchor else ""
         note = _execution_note(language, f"{folder}/{_notebook_name(page.file.src_uri)}", install, execution)
         return _insert_after_title(markdown, note)
 
