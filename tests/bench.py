@@ -5,10 +5,11 @@ measured builds start from an empty execution cache and nothing here is
 modified. Lighthouse 12 comes from the npm registry (installed once under
 .cache/bench) and drives Debian's Chromium.
 
-The training part measures images per second of the package's training loops
-(`cnn_tutorial.fit`, and `engine.train_one_epoch`, the loop of the command
-line) against a minimal hand-written loop on the same model and data, then the
-command line's throughput in one process and in two under torchrun.
+The training part measures images per second of the package's one training
+loop (`cnn_tutorial.fit`, which the command line runs too, and its epoch
+function `training.train_one_epoch` called alone) against a minimal
+hand-written loop on the same model and data, then the command line's
+throughput in one process and in two under torchrun.
 
 Prints Markdown tables.
 
@@ -173,8 +174,7 @@ def loop_variants():
     import torch.nn.functional as F
     from torch.utils.data import DataLoader
 
-    from cnn_tutorial.engine import train_one_epoch
-    from cnn_tutorial.training import fit
+    from cnn_tutorial.training import fit, train_one_epoch
 
     def hand_written(model, train_set, epochs):
         # The minimal loop: what the package's loops must not be much slower than.
@@ -191,7 +191,7 @@ def loop_variants():
     def with_fit(model, train_set, epochs):
         fit(model, train_set, epochs=epochs, batch_size=BATCH_SIZE, lr=1e-3, device="cpu", progress=False)
 
-    def with_engine(model, train_set, epochs):
+    def with_epoch_function(model, train_set, epochs):
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
         for epoch in range(epochs):
             train_one_epoch(model, train_set, optimizer, epoch=epoch, batch_size=BATCH_SIZE, progress=False)
@@ -199,7 +199,7 @@ def loop_variants():
     return {
         "hand-written loop": hand_written,
         "cnn_tutorial.fit": with_fit,
-        "engine.train_one_epoch (CLI)": with_engine,
+        "training.train_one_epoch": with_epoch_function,
     }
 
 
@@ -232,7 +232,7 @@ def bench_loops() -> list[tuple]:
 
 def cli_throughput(dataset: str, processes: int, threads: int, epochs: int, batch_size: int) -> tuple[float, float]:
     """Median training images/s over the epochs after the first, and the whole command's seconds."""
-    from cnn_tutorial.distributed import free_port
+    from cnn_tutorial.cli.distributed import free_port
 
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as out:
         train = ["-m", "cnn_tutorial", "train", "--dataset", dataset, "--epochs", str(epochs),
