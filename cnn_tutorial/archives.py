@@ -479,7 +479,7 @@ def extract_tar(archive: str | Path, target: str | Path) -> list[str]:
             target.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=target, prefix=".unpacking-"))
             try:
-                tar.extractall(staging, filter="data")
+                _extract_members(tar, staging)
                 top = sorted(entry.name for entry in staging.iterdir())
                 existing = [name for name in top if os.path.lexists(target / name)]
                 if existing:
@@ -499,6 +499,35 @@ def extract_tar(archive: str | Path, target: str | Path) -> list[str]:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _extract_members(tar: tarfile.TarFile, folder: Path) -> None:
+    """Unpack checked members, with tarfile's "data" filter where this Python has it.
+
+    The filter arrived in Python 3.11.4 (and in 3.8.17, 3.9.17, 3.10.12 as a
+    security backport); Debian 12's own 3.11.2 lacks it. There, the members,
+    already checked to be plain files and folders inside the target, are
+    written one by one, with the same guarantees the filter gives: no path
+    outside `folder`, no links or devices, no set-uid or executable bits.
+    """
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(folder, filter="data")
+        return
+    root = folder.resolve()
+    for member in tar.getmembers():
+        destination = (folder / member.name).resolve()
+        if destination != root and root not in destination.parents:
+            raise ArchiveError(f"member {member.name!r} would be written outside {folder}")
+        if member.isdir():
+            destination.mkdir(parents=True, exist_ok=True)
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        if source is None:  # not a regular file: _check_member refused those already
+            raise ArchiveError(f"member {member.name!r} is not a plain file")
+        with source, open(destination, "xb") as out:
+            shutil.copyfileobj(source, out)
+        destination.chmod(0o644)
 
 
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
