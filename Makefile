@@ -2,17 +2,17 @@
 # `make serve` and `make docs` only add environment setup to plain MkDocs:
 # executing the chapters happens inside the build (tooling/cnn_tutorial_docs).
 
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: env test docs serve clean page
+.PHONY: env test test-fast docs serve clean page
 
 env: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml tooling/pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required, found " + sys.version.split()[0] + " (set PYTHON=/path/to/python3.11)")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "Python 3.11, 3.12 or 3.13 is needed, found " + sys.version.split()[0] + " (set PYTHON=/path/to/python3.X)")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . -e tooling
@@ -20,6 +20,10 @@ $(STAMP): requirements.txt pyproject.toml tooling/pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Everything but the whole-site build and the browser tests (about two minutes).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not site and not browser"
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict

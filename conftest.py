@@ -12,8 +12,10 @@ Each Markdown file is collected here and only here (pytest's own
 
 import doctest
 import re
+from pathlib import Path
 
 import matplotlib
+import pytest
 
 from sybil import Sybil
 from sybil.evaluators.doctest import DocTestEvaluator
@@ -43,3 +45,36 @@ class PyconParser:
 
 
 pytest_collect_file = Sybil(parsers=[PyconParser()], patterns=["docs/**/*.md"]).pytest()
+
+
+# ---------------------------------------------------------------- markers and one thread setting for the suite
+
+# Every test gets one marker by where it lives, so `make test-fast` can leave
+# out the whole-site build and the browser: `-m "not site and not browser"`.
+_MARKERS = {
+    "test_site.py": "site",
+    "test_wheel.py": "site",
+    "test_browser.py": "browser",
+    "test_distributed.py": "distributed",
+    "test_multinode.py": "distributed",
+    "test_notebooks_plugin.py": "plugins",
+    "test_api_pages.py": "plugins",
+    "test_glossary.py": "plugins",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath))
+        marker = _MARKERS.get(path.name)
+        if marker is None:
+            marker = "plugins" if "tooling" in path.parts else "unit"
+        item.add_marker(getattr(pytest.mark, marker))
+
+
+def pytest_configure(config):
+    # scikit-learn's OpenMP runtime beside torch's made small training steps up to
+    # 40x slower on 2 cores (measured): the whole suite runs torch on one thread.
+    import torch
+
+    torch.set_num_threads(1)

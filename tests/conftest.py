@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 ROOT = Path(__file__).resolve().parents[1]
+PUBLISHED_URL = "https://cnn-tutorial.example/"
 
 
 def skip_or_fail(reason: str, switch: str) -> None:
@@ -48,6 +49,7 @@ def site(tmp_path_factory) -> Path:
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         cwd=ROOT,
+        env={**os.environ, "SITE_URL": PUBLISHED_URL},  # as a published build: the sitemap must not say 127.0.0.1
         capture_output=True,
         text=True,
         timeout=900,

@@ -52,12 +52,53 @@ def test_seed_chapter_outputs_come_from_the_build(site, language):
     accuracy = re.search(r"(?:测试集准确率|test accuracy)[^0-9]*([0-9.]+)%", html, re.IGNORECASE)
     assert accuracy, "the chapter prints its test accuracy"
     assert float(accuracy.group(1)) > 85.0
-    figures = re.findall(r'<img src="(figure-[0-9a-f]+\.png)"', html)
+    images = re.findall(r"<img [^>]*>", html)
+    figures = [re.search(r'src="(figure-[0-9a-f]+\.png)"', tag).group(1) for tag in images if 'src="figure-' in tag]
     assert len(figures) >= 5
+    alts = [re.search(r'alt="([^"]*)"', tag).group(1) for tag in images if 'src="figure-' in tag]
+    assert all(alt.startswith("Figure") for alt in alts), alts
+    assert sum(alt.startswith("Figure:") for alt in alts) >= len(alts) // 2, f"most figures are described: {alts}"
     for name in figures:
         assert (site / LANGUAGES[language] / "cnn" / name).stat().st_size > 1000
     assert (site / LANGUAGES[language] / "cnn" / "cnn.ipynb").exists()
     assert "Traceback" not in html
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_module_has_a_generated_page_listed_in_the_index(site, language):
+    from cnn_tutorial_docs.api_pages import package_modules
+
+    modules = package_modules(Path(__file__).resolve().parents[1] / "cnn_tutorial", "cnn_tutorial")
+    index = page(site, language, "api")
+    for module in modules:
+        html = page(site, language, f"api/{module.short}")
+        assert f'id="{module.name}' in html or module.name in html
+        assert f'href="{module.short}/"' in index or f'href="api/{module.short}/"' in index, module.name
+        summary = module.summary.get(language, module.summary.get("en", ""))
+        assert summary.split("`")[0][:20] in index
+    if language == "zh":
+        assert re.search(r"[\u4e00-\u9fff]", index.split("<table")[1].split("</table>")[0]), "Chinese descriptions"
+
+
+def test_the_wheel_is_published_and_holds_only_the_package(site):
+    import zipfile
+
+    wheels = list((site / "packages").glob("cnn_tutorial-*-py3-none-any.whl"))
+    assert len(wheels) == 1, wheels
+    names = zipfile.ZipFile(wheels[0]).namelist()
+    tops = {name.split("/")[0] for name in names}
+    assert tops == {"cnn_tutorial", wheels[0].name.split("-py3")[0] + ".dist-info"}, tops
+    assert "cnn_tutorial/models.py" in names and any(n.startswith("cnn_tutorial/corpus/") for n in names)
+    assert not list((site / "en").glob("packages/*.whl")), "one copy, at the site's root"
+    install = page(site, "zh", "installation")
+    assert wheels[0].name in install and "{{" not in install
+
+
+def test_published_address_is_in_the_sitemap_and_canonical_links(site):
+    sitemap = (site / "sitemap.xml").read_text(encoding="utf-8")
+    assert "https://cnn-tutorial.example/cnn/" in sitemap
+    assert "127.0.0.1" not in sitemap
+    assert '<link rel="canonical" href="https://cnn-tutorial.example/en/cnn/">' in page(site, "en", "cnn")
 
 
 @pytest.mark.parametrize("language, section", [("zh", "参数"), ("en", "Parameters")])
@@ -110,6 +151,12 @@ def test_language_switch_stays_on_the_same_page(site):
     en = page(site, "en", "cnn")
     assert re.search(r'href="\.\./en/cnn/"\s+hreflang="en"', zh)
     assert re.search(r'href="\.\./\.\./cnn/"\s+hreflang="zh"', en)
+    head = zh.split("</head>")[0]
+    assert re.search(r'<link rel="alternate" href="\.\./en/cnn/" hreflang="en">', head), "alternates stay for crawlers"
+    scripts = zh.split("</head>")[1]
+    assert scripts.index("link[rel=alternate][hreflang]") < scripts.index("assets/javascripts/bundle."), (
+        "the live document loses them before Material's bundle would fetch a sitemap for each"
+    )
 
 
 def test_chinese_search_index_keeps_domain_terms_whole(site):
@@ -179,6 +226,8 @@ def test_chapter_links_its_executed_notebook_and_versions(site, language):
     html = page(site, language, "cnn")
     meta = re.search(r'<p class="nb-meta">(.*?)</p>', html, re.DOTALL)
     assert meta and "2.13.0" in meta.group(1) and 'href="cnn.ipynb"' in meta.group(1)
+    assert "pip install https://cnn-tutorial.example/packages/cnn_tutorial-" in meta.group(1)
+    assert 'installation/#install-the-package"' in meta.group(1)
     notebook = nbformat.read(site / LANGUAGES[language] / "cnn" / "cnn.ipynb", as_version=4)
     nbformat.validate(notebook)
     code = [c for c in notebook.cells if c.cell_type == "code"]

@@ -297,11 +297,11 @@ def _fenced(source: str) -> str:
 _NOTE = {
     "zh": (
         "本页代码在构建网站时执行：Python {python} · PyTorch {torch} · 运行用时 {seconds:.1f} 秒 · "
-        "[下载 notebook（.ipynb，含输出）]({download}){{ download }}"
+        "[下载 notebook（.ipynb，含输出）]({download}){{ download=\"{name}\" }}"
     ),
     "en": (
         "The code on this page ran when the site was built: Python {python} · PyTorch {torch} · "
-        "{seconds:.1f} s of execution · [download the notebook (.ipynb, with outputs)]({download}){{ download }}"
+        "{seconds:.1f} s of execution · [download the notebook (.ipynb, with outputs)]({download}){{ download=\"{name}\" }}"
     ),
 }
 _INSTALL = {
@@ -319,6 +319,7 @@ def _execution_note(language: str, download: str, install: str | None, execution
         torch=versions.get("torch", "?").split("+")[0],
         seconds=execution.seconds,
         download=download,
+        name=download.rsplit("/", 1)[-1],
     )
     if install is not None:
         note += _INSTALL[language].format(install=install)
