@@ -11,11 +11,8 @@ Modules:
     inspection: parameter counts, shape traces and captured activations.
     data: the bundled digits and a generated 3×32×32 shapes data set.
     archives: CIFAR-10 and MNIST from their published files: checked downloads, safe unpacking, loaders.
-    regression: a noisy line and one feature of scikit-learn's diabetes data, for linear regression.
-    calculus: numerical gradients (central differences) to check autograd and hand-derived gradients.
     training: seeding, device choice, the one training loop (`train_one_epoch`, `fit`), `evaluate`.
     evaluation: hold-out and k-fold validation, scorers, learning curves and their plots.
-    boundaries: the two-moons data and decision-boundary plots.
     plotting: training curves, images and feature maps (and the CJK font for Chinese data).
     augment: batch data augmentation (shifts, flips).
     experiments: controlled comparisons of training configurations (dropout, weight decay, ...).
