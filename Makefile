@@ -34,7 +34,7 @@ serve: $(STAMP)
 clean:
 	rm -rf site .cache
 
-.PHONY: bench bench-training
+.PHONY: bench bench-training bench-determinism
 bench: $(STAMP)
 	$(BIN)/python tests/bench.py
 
@@ -44,3 +44,6 @@ bench-training: $(STAMP)   # only the training throughput table, no site build
 # Execute one chapter as the build does: make page PAGE=docs/zh/rnn.md [FIGURES=/tmp/rnn]
 page: $(STAMP)
 	$(BIN)/python -m cnn_tutorial_docs.run_page $(PAGE) $(if $(FIGURES),--figures $(FIGURES))
+
+bench-determinism: $(STAMP)   # every chapter executed twice, printed text compared (timings masked)
+	$(BIN)/python tests/bench.py --only determinism

@@ -54,6 +54,7 @@ pytest_collect_file = Sybil(parsers=[PyconParser()], patterns=["docs/**/*.md"]).
 _MARKERS = {
     "test_site.py": "site",
     "test_wheel.py": "site",
+    "test_determinism.py": "site",  # executes chapters twice: minutes, like the site build
     "test_browser.py": "browser",
     "test_distributed.py": "distributed",
     "test_multinode.py": "distributed",

@@ -13,7 +13,10 @@ throughput in one process and in two under torchrun.
 
 Prints Markdown tables.
 
-Run: python tests/bench.py [--only site|training] [--no-lighthouse]
+Two executions of every chapter are compared too (`--only determinism`): they
+must print the same text apart from timings.
+
+Run: python tests/bench.py [--only site|training|determinism] [--no-lighthouse]
 """
 
 import argparse
@@ -51,7 +54,7 @@ def copy_repository(target: Path) -> None:
 
 
 def timed_build(work: Path) -> float:
-    env = dict(os.environ, PYTHONPATH=str(work), NO_MKDOCS_2_WARNING="1")
+    env = dict(os.environ, PYTHONPATH=f"{work}{os.pathsep}{work / 'tooling'}", NO_MKDOCS_2_WARNING="1")
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet"],
@@ -135,10 +138,21 @@ def bench_site(no_lighthouse: bool) -> None:
         text = chapter.read_text(encoding="utf-8")
         chapter.write_text(text.replace("print(len(train_set)", "print('edited'); print(len(train_set)", 1), encoding="utf-8")
         builds.append(("rebuild after editing one chapter's code (re-executes it)", timed_build(work)))
+        executed = executions_count(work)
+        cli = work / "cnn_tutorial" / "cli" / "__init__.py"
+        cli.write_text(cli.read_text(encoding="utf-8") + "\n# an edit for the benchmark\n", encoding="utf-8")
+        builds.append(("rebuild after a one-line edit to the command line (cli/__init__.py)", timed_build(work)))
+        after_cli = executions_count(work)
+        models = work / "cnn_tutorial" / "models.py"
+        models.write_text(models.read_text(encoding="utf-8") + "\n# an edit for the benchmark\n", encoding="utf-8")
+        builds.append(("rebuild after a one-line edit to cnn_tutorial/models.py", timed_build(work)))
+        after_models = executions_count(work)
         print("## Builds (this machine: %d cores)\n" % os.cpu_count())
         print(table(("build", "seconds"), [(name, f"{s:.1f}") for name, s in builds]))
+        print(f"\nChapters executed by the edit to the command line: {after_cli - executed}; "
+              f"by the edit to models.py: {after_models - after_cli}")
 
-        cache = work / ".cache" / "notebooks"
+        cache = work / ".cache" / "notebooks" / "entries"
         executions = []
         for entry in sorted(cache.glob("*.json"), key=lambda p: p.stat().st_mtime):
             execution = json.loads(entry.read_text(encoding="utf-8"))
@@ -158,6 +172,30 @@ def bench_site(no_lighthouse: bool) -> None:
         pages = list(dict.fromkeys(["", "cnn/", "api/", heaviest]))
         print("\n## Lighthouse 12, mobile preset (heaviest page: %s)\n" % (heaviest or "/"))
         print(table(("page", *CATEGORIES), lighthouse_scores(site, pages)))
+
+
+def executions_count(work: Path) -> int:
+    """How many notebook executions the builds in `work` have recorded so far (the executor logs each)."""
+    log = work / ".cache" / "notebooks" / "executions.log"
+    return len(log.read_text(encoding="utf-8").splitlines()) if log.exists() else 0
+
+
+def bench_determinism() -> None:
+    """Execute every chapter twice (no cache) and report which printed different text."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from determinism import compare_two_runs
+
+    rows = []
+    for page in sorted((ROOT / "docs" / "zh").glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        if not text.startswith("---\njupyter:"):
+            continue
+        started = time.perf_counter()
+        difference = compare_two_runs(page)
+        rows.append((page.stem, "same" if not difference else f"DIFFERENT ({len(difference)} lines)",
+                     f"{time.perf_counter() - started:.0f}"))
+    print("## Two executions of each chapter (timings masked)\n")
+    print(table(("chapter", "printed text", "seconds for both"), rows))
 
 
 # ---------------------------------------------------------------- training throughput
@@ -287,7 +325,7 @@ def bench_training() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("site", "training"), help="run one part only (default: both)")
+    parser.add_argument("--only", choices=("site", "training", "determinism"), help="run one part only (default: all)")
     parser.add_argument("--no-lighthouse", action="store_true", help="skip the Lighthouse audits")
     args = parser.parse_args()
     if args.only in (None, "site"):
@@ -296,6 +334,10 @@ def main() -> None:
         if args.only is None:
             print()
         bench_training()
+    if args.only in (None, "determinism"):
+        if args.only is None:
+            print()
+        bench_determinism()
 
 
 if __name__ == "__main__":

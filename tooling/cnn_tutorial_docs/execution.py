@@ -320,6 +320,8 @@ class Executor:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 json.dump(dict(sorted(durations.items())), out, indent=0)
             os.replace(temporary, self.durations_file)
+            with open(self.settings.cache_dir / "executions.log", "a", encoding="utf-8") as log:
+                log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{name}\t{seconds:.1f}\n")
 
     # ------------------------------------------------------------ running
 
