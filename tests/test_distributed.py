@@ -97,6 +97,7 @@ history = fit(model, load_digits("train"), epochs=2, test_set=load_digits("test"
               weight_decay=0.01, schedule="cosine", seed=9, device="cpu", progress=False)
 if dist.get_rank() == 0:
     torch.save({"model": model.state_dict(), "history": history.__dict__}, sys.argv[1])
+dist.barrier()
 dist.destroy_process_group()
 """
 

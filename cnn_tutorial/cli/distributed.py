@@ -135,5 +135,6 @@ def process_group(device: str | None = None) -> Iterator[World]:
         dist.init_process_group("gloo", rank=rank, world_size=world_size)
     try:
         yield World(rank, world_size, chosen)
+        dist.barrier()  # leave together: a process that tears down while rank 0 still writes can abort (gloo)
     finally:
         dist.destroy_process_group()
