@@ -315,7 +315,7 @@ class Executor:
         self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.durations_file) + ".lock", timeout=30):
             durations = self._durations()
-            durations[name] = round(seconds, 1)
+            durations[_duration_name(name)] = round(seconds, 1)
             handle, temporary = tempfile.mkstemp(dir=self.settings.cache_dir, suffix=".tmp")
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 json.dump(dict(sorted(durations.items())), out, indent=0)
@@ -336,7 +336,7 @@ class Executor:
         if not jobs:
             return results
         durations = self._durations()
-        jobs = sorted(jobs, key=lambda job: -durations.get(job.name, float("inf")))
+        jobs = sorted(jobs, key=lambda job: -durations.get(_duration_name(job.name), float("inf")))
         todo: queue.Queue[Job] = queue.Queue()
         for job in jobs:
             todo.put(job)
@@ -585,6 +585,16 @@ class Executor:
             return f"{self._pages_line(job)}: the notebook's setup failed:\n{message}"
         cell_index = index - 1  # the hidden setup cell comes first
         return f"{self._pages_line(job, cell_index)}: code cell {cell_index + 1} failed:\n{message}"
+
+
+def _duration_name(page: str) -> str:
+    """Durations are kept per chapter, whichever language or tool executed it.
+
+    Examples:
+        >>> _duration_name("docs/zh/rnn.md"), _duration_name("en/rnn.md")
+        ('rnn.md', 'rnn.md')
+    """
+    return Path(page).name
 
 
 def _kill_process_group(pid: int | None) -> None:
