@@ -15,7 +15,6 @@ Modules:
     evaluation: hold-out and k-fold validation, scorers, learning curves and their plots.
     plotting: training curves, images and feature maps (and the CJK font for Chinese data).
     augment: batch data augmentation (shifts, flips).
-    experiments: controlled comparisons of training configurations (dropout, weight decay, ...).
     cli: `python -m cnn_tutorial train | evaluate | predict`, with its checkpoints and torchrun setup.
     sequences: seeded sequence data: noisy sine waves with next-step pairs, a symbol-order classification task.
     recurrent: an Elman cell by hand, RNN/LSTM/GRU predictors and classifiers, gradient-vs-distance measurement.
