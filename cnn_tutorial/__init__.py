@@ -17,11 +17,8 @@ Modules:
     augment: batch data augmentation (shifts, flips).
     cli: `python -m cnn_tutorial train | evaluate | predict`, with its checkpoints and torchrun setup.
     sequences: seeded sequence data: noisy sine waves with next-step pairs, a symbol-order classification task.
-    recurrent: an Elman cell by hand, RNN/LSTM/GRU predictors and classifiers, gradient-vs-distance measurement.
-    tcn: causal and dilated 1-D convolutions, their receptive field, and a small TCN classifier.
-    embeddings: the shipped Chinese corpus, jieba word segmentation, skip-gram with negative sampling.
-    toy_corpus: how the teaching corpus in cnn_tutorial/corpus/ is generated (word groups, templates).
-    trees: arithmetic expression trees and a recursive neural network with level-by-level batching.
+    text_corpus: the Chinese teaching corpus shipped in cnn_tutorial/corpus/: loading, word segmentation, vocabulary.
+    expression_trees: arithmetic expression trees, the generated data of the recursive-nn chapter.
 """
 
 from cnn_tutorial.arithmetic import conv_output_size, pool_output_size
