@@ -7,7 +7,6 @@ Modules:
     models: the networks the chapters build, starting with the seed's `SimpleCNN`.
     blocks: reusable blocks: MLP, ConvBlock (conv → batch norm → ReLU → pool), Residual.
     arithmetic: output sizes of convolution and pooling layers.
-    receptive_field: receptive-field size, jump and start of conv/pool stacks, computed and measured.
     inspection: parameter counts, shape traces and captured activations.
     data: the bundled digits and a generated 3×32×32 shapes data set.
     archives: CIFAR-10 and MNIST from their published files: checked downloads, safe unpacking, loaders.
