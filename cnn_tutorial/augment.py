@@ -13,30 +13,56 @@ import torch
 import torch.nn.functional as F
 
 Augment = Callable[[torch.Tensor], torch.Tensor]
+PADDING_MODES = ("reflect", "replicate", "constant")
 
 
-def random_shift(max_shift: int = 2, seed: int = 0) -> Augment:
-    """Shift each image by up to `max_shift` pixels in each direction (zero fill).
+def random_shift(max_shift: int = 2, seed: int = 0, padding_mode: str = "reflect") -> Augment:
+    """Shift each image by up to `max_shift` pixels in each direction.
+
+    The batch is padded by `max_shift` pixels on every side, then each image
+    is cropped back to its size at a random offset, like torchvision's
+    `transforms.v2.RandomCrop(size, padding=max_shift, padding_mode=...)`.
+    The default `"reflect"` fills the uncovered border with mirrored
+    background; `"constant"` fills it with zeros, which leaves black bands
+    that test images never have; `"replicate"` repeats the edge pixels.
 
     Args:
-        max_shift: Largest shift, in pixels.
+        max_shift: Largest shift, in pixels (0 disables shifting); must be
+            smaller than the images' height and width for `"reflect"`.
         seed: Seed of the generator drawing the shifts.
+        padding_mode: `"reflect"`, `"replicate"` or `"constant"` (zeros).
 
     Returns:
         A function from a batch to a shifted batch.
 
+    Raises:
+        ValueError: If `max_shift` is negative or `padding_mode` is unknown.
+
     Examples:
-        >>> batch = torch.zeros(1, 1, 5, 5); batch[0, 0, 2, 2] = 1
-        >>> shifted = random_shift(max_shift=2, seed=0)(batch)
-        >>> shifted.shape, float(shifted.sum())
-        (torch.Size([1, 1, 5, 5]), 1.0)
+        >>> batch = torch.rand(8, 3, 32, 32)
+        >>> random_shift(max_shift=4, seed=0)(batch).shape
+        torch.Size([8, 3, 32, 32])
+
+        With zero fill, a pixel that stays inside moves and nothing else appears:
+
+        >>> dot = torch.zeros(1, 1, 5, 5); dot[0, 0, 2, 2] = 1
+        >>> float(random_shift(max_shift=2, seed=0, padding_mode="constant")(dot).sum())
+        1.0
+        >>> random_shift(padding_mode="zeros")
+        Traceback (most recent call last):
+            ...
+        ValueError: padding_mode must be one of ('reflect', 'replicate', 'constant'), got 'zeros'
     """
+    if not isinstance(max_shift, int) or max_shift < 0:
+        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {PADDING_MODES}, got {padding_mode!r}")
     generator = torch.Generator().manual_seed(seed)
 
     def shift(batch: torch.Tensor) -> torch.Tensor:
         _check_batch(batch)
         n, _, h, w = batch.shape
-        padded = F.pad(batch, (max_shift,) * 4)
+        padded = F.pad(batch, (max_shift,) * 4, mode=padding_mode)
         offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=generator)
         return torch.stack(
             [padded[i, :, dy : dy + h, dx : dx + w] for i, (dy, dx) in enumerate(offsets.tolist())]
