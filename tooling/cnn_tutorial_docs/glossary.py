@@ -23,6 +23,8 @@ import contextlib
 import hashlib
 import html
 import io
+import os
+import sys
 import re
 import tokenize
 import warnings
@@ -420,6 +422,8 @@ class GlossaryConfig(Config):
     """The glossary, relative to mkdocs.yml."""
     jieba_dict = c.Type(str, default=".cache/glossary/jieba_user_dict.txt")
     """Where to write the search's jieba user dictionary, relative to mkdocs.yml."""
+    results_cache = c.Type(str, default=".cache/glossary")
+    """Where the examples' results are kept between builds (keyed by the examples and library versions)."""
 
 
 class GlossaryPlugin(BasePlugin[GlossaryConfig]):
@@ -449,13 +453,40 @@ class GlossaryPlugin(BasePlugin[GlossaryConfig]):
                 plugin.config.jieba_dict_user = str(dictionary)
         return config
 
+    def _results(self, config) -> dict[str, Result]:
+        """The examples' results, from a file kept between builds while the examples and libraries are unchanged.
+
+        Running the ~100 examples costs seconds (imports included) on every build otherwise.
+        """
+        import json
+        from importlib import metadata
+
+        versions = sorted((d.metadata["Name"] or "", d.version) for d in metadata.distributions())
+        payload = repr((self.glossary.prelude, [t.code for t in self.glossary.terms], versions, sys.version))
+        key = hashlib.sha256(payload.encode()).hexdigest()[:24]
+        path = Path(config.config_file_path).parent / self.config.results_cache / f"examples-{key}.json"
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            return {code: Result(r["text"], r["error"], tuple(r["warnings"])) for code, r in stored.items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        results = run_examples(self.glossary)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for old in path.parent.glob("examples-*.json"):
+            old.unlink(missing_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        rows = {code: {"text": r.text, "error": r.error, "warnings": list(r.warnings)} for code, r in results.items()}
+        temporary.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+        os.replace(temporary, path)
+        return results
+
     @event_priority(-100)  # after the notebooks plugin has turned a notebook page into Markdown
     def on_page_markdown(self, markdown, page, config, files):
         if MARKER not in markdown:
             return markdown
         language = str(config.theme.get("language") or "en").split("-")[0].split("_")[0]
         try:
-            tables = render_tables(self.glossary, "zh" if language == "zh" else "en")
+            tables = render_tables(self.glossary, "zh" if language == "zh" else "en", self._results(config))
         except ValueError as error:
             raise PluginError(f"glossary ({page.file.src_uri}): {error}") from error
         return markdown.replace(MARKER, tables)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import posixpath
 import re
 from pathlib import Path
@@ -103,7 +104,7 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
         for file in files.documentation_pages():
             text = file.content_string
             if is_notebook_source(text):
-                self.notebooks[file.src_uri] = read_notebook(text)
+                self.notebooks[file.src_uri] = _read_notebook(text)
                 self.texts[file.src_uri] = text
         self.execute_all()
         return files
@@ -111,7 +112,13 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
     def execute_all(self) -> None:
         """Execute every notebook whose outputs are not cached."""
         self.executor.forget_file_hashes()
-        self.keys = {src_uri: self.executor.key(nb) for src_uri, nb in self.notebooks.items()}
+        environment = hashlib.sha256(json.dumps(self.executor._environment, sort_keys=True).encode()).hexdigest()
+        self.keys = {}
+        for src_uri, notebook in self.notebooks.items():
+            memo = (hashlib.sha256(self.texts[src_uri].encode()).hexdigest(), environment)
+            if memo not in _KEYS:
+                _KEYS[memo] = self.executor.key(notebook)
+            self.keys[src_uri] = _KEYS[memo]
         jobs: dict[str, Job] = {}
         for src_uri, notebook in self.notebooks.items():
             key = self.keys[src_uri]
@@ -145,7 +152,11 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
             if found is None:
                 continue
             notebook, execution = found
-            for name, data in _page_files(notebook, execution, page_file.src_uri).items():
+            memo = (page_file.src_uri, self.keys[page_file.src_uri], id(execution))
+            if memo not in _PAGE_FILES:
+                _PAGE_FILES.clear() if len(_PAGE_FILES) > 500 else None
+                _PAGE_FILES[memo] = _page_files(notebook, execution, page_file.src_uri)
+            for name, data in _PAGE_FILES[memo].items():
                 src_uri, dest_uri = _generated_paths(page_file, name)
                 if files.get_file_from_path(src_uri) is None:
                     generated = File.generated(config, src_uri, content=data)
@@ -171,6 +182,20 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
             install += f"#{anchor}" if anchor else ""
         note = _execution_note(language, f"{folder}/{_notebook_name(page.file.src_uri)}", install, execution)
         return _insert_after_title(markdown, note)
+
+
+# Kept for the life of the process: `mkdocs serve` rebuilds, and mkdocs-static-i18n builds each
+# language, with new plugin instances; parsing ~50 notebooks and hashing their code each time cost seconds.
+_NOTEBOOKS: dict[str, nbformat.NotebookNode] = {}
+_KEYS: dict[tuple[str, str], str] = {}
+_PAGE_FILES: dict[tuple, dict[str, bytes]] = {}
+
+
+def _read_notebook(text: str) -> nbformat.NotebookNode:
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    if digest not in _NOTEBOOKS:
+        _NOTEBOOKS[digest] = read_notebook(text)
+    return _NOTEBOOKS[digest]
 
 
 def _language_folder(src_uri: str) -> str:
