@@ -1,5 +1,7 @@
 """CIFAR-10 and MNIST from the files their authors publish: download, check, unpack, read.
 
+中文：CIFAR-10 与 MNIST 的原始发布文件：下载、校验、安全解包、读取。
+
 The site builds without a network, so its chapters use bundled and generated
 data (`cnn_tutorial.data`). This module is for a reader who has the real
 archives, or can download them:

@@ -1,5 +1,7 @@
 """Output sizes of convolution and pooling layers.
 
+中文：卷积层与池化层的输出尺寸。
+
 One formula covers both: a window of `kernel_size` elements, spread out by
 `dilation`, slides over the input padded with `padding` on each side, moving
 `stride` elements at a time. PyTorch documents it for `nn.Conv2d`:

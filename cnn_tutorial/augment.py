@@ -1,5 +1,7 @@
 """Data augmentation on batches of image tensors, seeded and dependency-free.
 
+中文：对图像张量批量做数据增强，可设随机种子，不依赖其他库。
+
 Augmentation shows the model slightly changed copies of the training images
 (shifted, flipped) so it learns what does not change the class. Each
 function here takes a batch shaped (N, C, H, W) and returns a new batch of

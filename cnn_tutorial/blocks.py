@@ -1,5 +1,7 @@
 """Reusable building blocks: a multilayer perceptron, a convolution block and a residual wrapper.
 
+中文：可复用的网络部件：多层感知机、卷积块与残差连接。
+
 A *block* is a small `nn.Module` that bundles a few layers which always come
 together. Networks are then written as a sequence of blocks instead of a long
 list of layers. `MLP` is itself an `nn.Sequential`, built from a list of

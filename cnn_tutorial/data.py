@@ -1,6 +1,8 @@
 """Data sets that need no network: real digits that ship with scikit-learn,
 and a generated set of colored shapes shaped like the seed's CIFAR-style input.
 
+中文：不需要网络的数据集：scikit-learn 自带的手写数字，以及由随机种子生成的 3×32×32 形状图像。
+
 Both are `ImageSet`s: `torch.utils.data.Dataset`s of `(image, label)` pairs
 that also know their class names, so they plug straight into a `DataLoader`.
 """

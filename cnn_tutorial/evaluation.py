@@ -1,5 +1,7 @@
 """Experiment harness for measuring generalization: hold-out and k-fold validation, learning curves.
 
+中文：衡量泛化能力的实验工具：留出法与 k 折交叉验证、学习曲线。
+
 The chapters on the machine-learning workflow and on machine learning versus
 deep learning ask the same question in several ways: *how accurate is this
 model on images it has never seen?* The tools here all follow one contract.

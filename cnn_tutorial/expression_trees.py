@@ -1,5 +1,7 @@
 """Arithmetic expression trees: the generated data of the recursive-nn chapter.
 
+中文：算术表达式树：“递归神经网络”一章所用的生成数据。
+
 An expression such as ``(3 + 4) × (9 − 2)`` is a binary tree: digits at the
 leaves, operators at the inner nodes. This module generates such trees from a
 seed, evaluates and prints them, and draws them. (The recursive network that

@@ -1,4 +1,7 @@
-"""Looking inside a model: parameter counts, shapes and activations."""
+"""Looking inside a model: parameter counts, shapes and activations.
+
+中文：查看模型内部：参数数量、各层形状与激活值。
+"""
 
 from collections.abc import Iterable
 

@@ -1,5 +1,7 @@
 """The networks the chapters build.
 
+中文：各章搭建的网络，从种子章节的 `SimpleCNN` 开始。
+
 `SimpleCNN` is the seed chapter's network, layer for layer. Read it top to
 bottom: `__init__` lists the layers, `forward` says how data flows through them.
 `DigitCNN` is the same design scaled down to the 8×8 digits; it is small

@@ -1,5 +1,7 @@
 """Figures for the chapters: training curves, sample images and feature maps.
 
+中文：各章的图：训练曲线、样本图像与特征图。
+
 Labels, titles and legends are English. Importing this module also registers
 a Chinese font (Noto Sans CJK SC, shipped by the `mplfonts` package) with
 matplotlib, so figures that show Chinese data (words of the corpus, glossary

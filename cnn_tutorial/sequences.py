@@ -1,5 +1,7 @@
 """Sequence data generated from a seed: the data of the rnn and sequence-convnets chapters.
 
+中文：由随机种子生成的序列数据：“循环神经网络”与“使用卷积网络进行序列处理”两章的数据。
+
 - `make_waves`: noisy sine waves of random frequency, phase and amplitude,
   one series per row; `next_step_pairs` turns them into (input, target)
   pairs for next-step prediction, the target being the input shifted by one

@@ -1,5 +1,7 @@
 """The Chinese teaching corpus shipped in `cnn_tutorial/corpus/`: loading, word segmentation, vocabulary.
 
+中文：随包发布的中文教学语料：读取、分词（jieba）与词表。
+
 Infrastructure of the word-embedding chapter (the chapter itself writes
 skip-gram, its training loop and the nearest-neighbor search). The corpus
 is a few thousand short sentences made from sentence templates over the

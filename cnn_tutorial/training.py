@@ -1,5 +1,7 @@
 """Training and evaluating a classifier: seeding, device choice, `fit`, `evaluate`.
 
+中文：训练与评估分类器：设定随机种子、选择设备、`fit` 与 `evaluate`。
+
 There is one training loop, `train_one_epoch`: forward pass, cross-entropy,
 `backward`, optimizer step, over batches whose order depends only on the
 seed and the epoch number (`ShardedBatchSampler`). Because of that, a run

@@ -1,5 +1,7 @@
 """The command line: train, evaluate and use a model without a notebook.
 
+中文：命令行：不用 notebook 也能训练、评估和使用模型。
+
     python -m cnn_tutorial train --dataset digits --epochs 5 --out runs/digits
     python -m cnn_tutorial train --dataset digits --epochs 8 --out runs/digits --resume
     python -m cnn_tutorial train --dataset shapes --augment shift flip --weight-decay 0.1 --schedule cosine

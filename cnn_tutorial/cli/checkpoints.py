@@ -1,5 +1,7 @@
 """Saving and resuming a training run: weights, optimizer, history and random state.
 
+中文：保存与恢复一次训练：权重、优化器、训练记录与随机状态。
+
 A checkpoint holds everything the next epoch depends on, so a run that stops
 after epoch 2 and resumes reaches exactly the weights of a run that never
 stopped: the model's and the optimizer's `state_dict` (Adam keeps running

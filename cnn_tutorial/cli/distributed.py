@@ -1,5 +1,7 @@
 """Starting and ending the process group when torchrun launched the command line.
 
+中文：由 torchrun 启动命令行时，建立和结束进程组。
+
 `torchrun --nproc_per_node=2 -m cnn_tutorial train ...` starts two copies of
 the program and tells each one its place through environment variables:
 `RANK` (which copy, from 0), `WORLD_SIZE` (how many copies) and `LOCAL_RANK`

@@ -8,8 +8,8 @@ mkdocstrings directive), puts them in the navigation after the API index, and
 fills the index's module table (`<!-- api-modules -->` in `api.md`) with each
 module's summary in the page's language.
 
-A module's summaries come from its docstring: the first line in English and a
-line `中文：…` in Chinese.
+A module's summaries come from its docstring: the first paragraph in English
+and a paragraph `中文：…` in Chinese.
 
 Why stubs on disk rather than mkdocs-gen-files' virtual files:
 mkdocs-static-i18n (1.3, `docs_structure: folder`) rebuilds every file of
@@ -75,7 +75,7 @@ def package_modules(package_dir: Path, package: str) -> list[Module]:
             continue
         docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
         summary = {}
-        first = docstring.strip().splitlines()[0].strip() if docstring.strip() else ""
+        first = " ".join(docstring.strip().split("\n\n")[0].split()) if docstring.strip() else ""
         if first:
             summary["en"] = first
         chinese = _CHINESE.search(docstring)

@@ -480,6 +480,9 @@ class Executor:
             allow_errors=self.settings.allow_errors,
             shutdown_kernel="immediate",
             resources={"metadata": {"path": str(workdir)}},
+            # the kernel's own start-up notice ("running over TCP without encryption", on loopback) is
+            # noise in every build log; its errors still show
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
         entry = _Running(job, time.monotonic(), km=km)
         client.on_notebook_start = entry.remember_pid
