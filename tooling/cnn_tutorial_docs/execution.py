@@ -139,6 +139,11 @@ class _Running:
     km: object = None
     killed_because: str | None = None
     seen_pid: int | None = None  # kept after the manager has cleaned up, to kill what the kernel left
+    cell_index: int | None = None  # the code cell running now (0 is the hidden setup cell)
+
+    def cell_started(self, cell=None, cell_index=None, **_) -> None:
+        self.pid  # noqa: B018 (reading it records it)
+        self.cell_index = cell_index
 
     @property
     def pid(self) -> int | None:
@@ -486,6 +491,7 @@ class Executor:
         )
         entry = _Running(job, time.monotonic(), km=km)
         client.on_notebook_start = entry.remember_pid
+        client.on_cell_start = entry.cell_started
         ident = threading.get_ident()
         started = time.perf_counter()
         try:
@@ -500,11 +506,19 @@ class Executor:
             raise
         except Exception as error:  # kernel died, cell timeout, killed by the deadline or Ctrl-C
             reason = entry.killed_because or f"{type(error).__name__}: {error}"
-            raise NotebookError(f"{self._pages_line(job)}: could not be executed: {reason}") from None
+            code_index = self._code_index(notebook, entry.cell_index)
+            where = (
+                f"{self._pages_line(job, code_index)}: code cell {code_index + 1}"
+                if code_index is not None
+                else self._pages_line(job)
+            )
+            raise NotebookError(f"{where} could not be executed: {reason}") from None
         finally:
             with lock:
                 running.pop(ident, None)
             _kill_process_group(entry.pid)  # whatever the notebook started (torchrun, workers) goes too
+            if sys.exc_info()[0] is not None:
+                _remove_tree(workdir)
         seconds = time.perf_counter() - started
         try:
             dependencies = self._dependencies(workdir)
@@ -577,6 +591,16 @@ class Executor:
             line = lines[cell_index] if cell_index < len(lines) else None
             names.append(f"{page}:{line}" if line else page)
         return names[0] + (f" (also {', '.join(names[1:])})" if len(names) > 1 else "")
+
+    @staticmethod
+    def _code_index(notebook, cell_index: int | None) -> int | None:
+        """The chapter's own code-cell number (0-based) of notebook cell `cell_index`, if it is one."""
+        if cell_index is None:
+            return None
+        codes = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+        if cell_index not in codes[1:-1]:
+            return None  # the hidden setup or record cell
+        return codes.index(cell_index) - 1
 
     def _describe_failure(self, job: Job, notebook, message: str) -> str:
         cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
