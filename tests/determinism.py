@@ -27,17 +27,39 @@ NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:e[-+]?\d+)?")
 
 
 def printed_text(execution) -> str:
-    """The text outputs of an execution, timing lines masked (figures are not compared)."""
+    """The text outputs of an execution, timings masked (figures are not compared).
+
+    A cell's text is taken whole (a print may reach the notebook in several
+    pieces), then each line that reports a duration or speed has its numbers
+    masked, and so do the numbers of a table column whose header does.
+    """
     parts = []
     for number, outputs in enumerate(execution.outputs, start=1):
+        text = ""
         for output in outputs:
-            text = output.get("text") or output.get("data", {}).get("text/plain", "")
             if output.get("data", {}).get("image/png"):
                 continue
-            text = "".join(text) if isinstance(text, list) else text
-            for line in text.splitlines():
-                parts.append(f"[{number}] " + (NUMBER.sub("#", line) if TIMING.search(line) else line))
+            piece = output.get("text") or output.get("data", {}).get("text/plain", "")
+            piece = "".join(piece) if isinstance(piece, list) else piece
+            if output.get("output_type") != "stream" and not piece.endswith("\n"):
+                piece += "\n"  # a displayed value is a line of its own; printed text joins up as printed
+            text += piece
+        columns: list[tuple[int, int]] = []  # character spans of timing columns, from the last header
+        for line in text.splitlines():
+            if TIMING.search(line) and not NUMBER.search(line.split("time")[-1] if "time" in line else line):
+                fields = re.finditer(r"\S+(?: \S+)*", line)  # header fields are two or more spaces apart
+                columns = [(m.start(), m.end()) for m in fields if TIMING.search(m.group(0))]
+            masked = NUMBER.sub("#", line) if TIMING.search(line) else _mask_columns(line, columns)
+            parts.append(f"[{number}] {masked}")
     return "\n".join(parts)
+
+
+def _mask_columns(line: str, columns: list[tuple[int, int]]) -> str:
+    """Mask the numbers that sit under a timing column's header."""
+    for match in reversed(list(NUMBER.finditer(line))):
+        if any(match.start() < end and match.end() > start for start, end in columns):
+            line = line[: match.start()] + "#" + line[match.end():]
+    return line
 
 
 def compare_two_runs(page: Path) -> list[str]:

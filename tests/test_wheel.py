@@ -53,8 +53,10 @@ def test_a_downloaded_chapter_runs_from_the_published_wheel(site, tmp_path):
     wheels = list((site / "packages").glob("cnn_tutorial-*.whl"))
     assert len(wheels) == 1
     venv = tmp_path / "fresh-venv"
-    run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path)
+    # no pip (nor its old bundled setuptools) inside: this environment's pip installs into it (--python)
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
     python = str(venv / "bin" / "python")
+    pip = [sys.executable, "-m", "pip", "--python", python]
     purelib = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp_path).strip())
     (purelib / "reuse-third-party.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
@@ -63,10 +65,10 @@ def test_a_downloaded_chapter_runs_from_the_published_wheel(site, tmp_path):
     probe = [python, "-c", "import importlib.util; print(importlib.util.find_spec('cnn_tutorial'))"]
     assert run(probe, empty).strip() == "None", "before installing the wheel, the package is not there"
 
-    run([python, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", str(wheels[0])], empty)
+    run([*pip, "install", "--quiet", "--no-index", "--no-deps", str(wheels[0])], empty)
     located = run([python, "-c", "import cnn_tutorial; print(cnn_tutorial.__file__)"], empty).strip()
     assert located.startswith(str(venv)), located
-    run([python, "-m", "pip", "check"], empty)  # every requirement the wheel declares is satisfied
+    run([*pip, "check"], empty)  # every requirement the wheel declares is satisfied
 
     notebook = site / "en" / CHAPTER / f"{CHAPTER}.ipynb"
     (empty / notebook.name).write_bytes(notebook.read_bytes())

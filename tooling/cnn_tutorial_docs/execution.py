@@ -84,11 +84,12 @@ def _cnn_tutorial_docs_describe(figure):
     return f"Figure: {text}" if text else f"Figure with {count} plot{'s' if count != 1 else ''}"
 
 def _cnn_tutorial_docs_setup():
-    from IPython import get_ipython
+    # IPython's plain-text printer uses a class's _repr_pretty_ when no printer is registered for
+    # it; a registered one would not last: matplotlib's inline backend drops every formatter's
+    # Figure entry when it is activated (IPython's select_figure_formats)
     from matplotlib.figure import Figure
-    get_ipython().display_formatter.formatters["text/plain"].for_type(
-        Figure, lambda figure, printer, cycle: printer.text(_cnn_tutorial_docs_describe(figure))
-    )
+
+    Figure._repr_pretty_ = lambda figure, printer, cycle: printer.text(_cnn_tutorial_docs_describe(figure))
 
 _cnn_tutorial_docs_setup()
 del _cnn_tutorial_docs_setup
