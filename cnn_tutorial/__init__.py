@@ -1,35 +1,53 @@
-"""Code for the tutorial *卷积神经网络 with PyTorch*.
+"""Code for the tutorial *卷积神经网络 with PyTorch*: what several chapters and the command line reuse.
 
-Every chapter imports its models, data, training loop and plots from here,
-so the code a reader sees on the site is the code that is tested.
+Each chapter shows the code it teaches in its own cells; this package holds the
+models, data, training loop, shape arithmetic and plots that chapters share.
+Where a chapter's code and a package object are the same thing, the chapter
+checks at build time that they agree.
 
-Modules:
-    models: the networks the chapters build, starting with the seed's `SimpleCNN`.
-    blocks: reusable blocks: MLP, ConvBlock (conv → batch norm → ReLU → pool), Residual.
-    arithmetic: output sizes of convolution and pooling layers.
-    inspection: parameter counts, shape traces and captured activations.
-    data: the bundled digits and a generated 3×32×32 shapes data set.
-    archives: CIFAR-10 and MNIST from their published files: checked downloads, safe unpacking, loaders.
-    training: seeding, device choice, the one training loop (`train_one_epoch`, `fit`), `evaluate`.
-    evaluation: hold-out and k-fold validation, scorers, learning curves and their plots.
-    plotting: training curves, images and feature maps (and the CJK font for Chinese data).
-    augment: batch data augmentation (shifts, flips).
-    cli: `python -m cnn_tutorial train | evaluate | predict`, with its checkpoints and torchrun setup.
-    sequences: seeded sequence data: noisy sine waves with next-step pairs, a symbol-order classification task.
-    text_corpus: the Chinese teaching corpus shipped in cnn_tutorial/corpus/: loading, word segmentation, vocabulary.
-    expression_trees: arithmetic expression trees, the generated data of the recursive-nn chapter.
+The API reference lists the modules (generated from their docstrings).
 """
 
-from cnn_tutorial.arithmetic import conv_output_size, pool_output_size
-from cnn_tutorial.data import ImageSet, load_digits, make_shapes
-from cnn_tutorial.inspection import (
-    capture_activations,
-    count_parameters,
-    parameters_by_layer,
-    trace_shapes,
-)
-from cnn_tutorial.models import SimpleCNN
-from cnn_tutorial.training import Evaluation, History, evaluate, fit, pick_device, set_seed
+import importlib
+import importlib.util
+
+# The names above are imported on first use, not all at once: a chapter that imports
+# `cnn_tutorial.plotting` then depends on plotting (and what it imports) only, so the build
+# re-executes just the chapters that use a module someone edits.
+_EXPORTS = {
+    "conv_output_size": "arithmetic",
+    "pool_output_size": "arithmetic",
+    "ImageSet": "data",
+    "load_digits": "data",
+    "make_shapes": "data",
+    "capture_activations": "inspection",
+    "count_parameters": "inspection",
+    "parameters_by_layer": "inspection",
+    "trace_shapes": "inspection",
+    "SimpleCNN": "models",
+    "Evaluation": "training",
+    "History": "training",
+    "evaluate": "training",
+    "fit": "training",
+    "pick_device": "training",
+    "set_seed": "training",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:  # a submodule used as an attribute (`cnn_tutorial.models.ConvNet`)
+        if name.startswith("_") or importlib.util.find_spec(f"cnn_tutorial.{name}") is None:
+            raise AttributeError(f"module 'cnn_tutorial' has no attribute {name!r}")
+        return importlib.import_module(f"cnn_tutorial.{name}")
+    value = getattr(importlib.import_module(f"cnn_tutorial.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __version__ = "0.1.0"
 
