@@ -223,6 +223,20 @@ def test_an_edit_to_one_module_re_executes_only_the_notebooks_that_imported_it(t
     assert sorted(counter.read_text().split()) == ["a", "b", "b"]
 
 
+def test_modules_imported_by_a_process_the_notebook_starts_count_too(tmp_path):
+    counter = tmp_path / "runs.txt"
+    child = "import subprocess, sys\nprint(subprocess.run([sys.executable, '-c', 'import tinypkg.c; print(tinypkg.c.C)'], capture_output=True, text=True, check=True).stdout)"
+    site = make_package_site(
+        tmp_path, {"index.md": "# Home\n", "child.md": notebook(counting(counter, "child", child))}, {"c.py": "C = 5\n"}
+    )
+    assert build(site).returncode == 0
+    (site / "tinypkg" / "c.py").write_text("C = 6\n")
+    result = build(site)
+    assert result.returncode == 0, result.stderr
+    assert counter.read_text().split() == ["child", "child"], "like `torchrun -m cnn_tutorial`: the child's imports count"
+    assert "6" in page_html(site, "child")
+
+
 def test_the_kernel_environment_and_library_versions_are_part_of_the_key(tmp_path, monkeypatch):
     import logging
 

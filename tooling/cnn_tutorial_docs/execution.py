@@ -234,7 +234,10 @@ class Executor:
         self.durations_file = settings.cache_dir / "durations.json"
         self._environment = {
             "executor": _sha256(
-                b"".join(Path(__file__).with_name(name).read_bytes() for name in ("execution.py", "notebook_source.py"))
+                b"".join(
+                    Path(__file__).parent.joinpath(name).read_bytes()
+                    for name in ("execution.py", "notebook_source.py", "child_imports/sitecustomize.py")
+                )
             ),
             "versions": installed_versions(),
             "kernel_env": dict(sorted(settings.kernel_env.items())),
@@ -467,11 +470,16 @@ class Executor:
         workdir = Path(tempfile.mkdtemp(dir=self.work, prefix=Path(job.name).stem + "-"))
         scratch = workdir / ".tmp"  # tempfile.mkdtemp() inside a chapter lands here, not in /tmp
         scratch.mkdir()
+        imports = workdir / ".imports"  # what the processes a chapter starts imported (child_imports/)
+        imports.mkdir()
+        hook = str(Path(__file__).with_name("child_imports"))
         env = {
             **os.environ,
             **self.settings.kernel_env,
             "TMPDIR": str(scratch),
             "CNN_TUTORIAL_DOCS_ROOT": str(self.settings.root),  # lets tests find stray kernels
+            "CNN_TUTORIAL_DOCS_IMPORTS": str(imports),
+            "PYTHONPATH": os.pathsep.join(filter(None, [hook, os.environ.get("PYTHONPATH", "")])),
         }
         # An asynchronous manager: with a blocking one, nbclient's wait for output blocks its
         # event loop, and a killed kernel is never noticed.
@@ -557,10 +565,12 @@ class Executor:
 
     def _dependencies(self, workdir: Path) -> dict[str, str]:
         """The watched package files this notebook used, with their hashes."""
-        try:
-            imported = json.loads((workdir / _MODULES_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            imported = []
+        imported = []
+        for record in [workdir / _MODULES_FILE, *sorted((workdir / ".imports").glob("imports-*.json"))]:
+            try:
+                imported += json.loads(record.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
         root = self.settings.root.resolve()
         folders = [(root / folder).resolve() for folder in self.settings.packages]
         used: set[Path] = set()

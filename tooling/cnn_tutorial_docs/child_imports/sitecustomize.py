@@ -1,0 +1,38 @@
+"""Record, at exit, the modules a Python process started by a chapter imported.
+
+A chapter may run the package in another process (`torchrun ... -m
+cnn_tutorial train`); the kernel never imports those modules itself, yet the
+chapter's output depends on them. The executor puts this folder on the
+kernel's PYTHONPATH, so every Python process the chapter starts runs this
+file at start-up; at exit it writes the files of its imported modules into
+the folder named by CNN_TUTORIAL_DOCS_IMPORTS. Then it runs the
+sitecustomize this one hides, if there is one.
+"""
+
+import atexit
+import importlib.util
+import json
+import os
+import sys
+
+
+def _record() -> None:
+    folder = os.environ.get("CNN_TUTORIAL_DOCS_IMPORTS")
+    if not folder or not os.path.isdir(folder):
+        return
+    files = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())} - {""})
+    try:
+        with open(os.path.join(folder, f"imports-{os.getpid()}.json"), "w") as out:
+            json.dump(files, out)
+    except OSError:
+        pass
+
+
+atexit.register(_record)
+
+_here = os.path.dirname(os.path.abspath(__file__))
+_rest = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+_spec = importlib.machinery.PathFinder.find_spec("sitecustomize", _rest)
+if _spec is not None and _spec.loader is not None:
+    _module = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_module)
