@@ -20,7 +20,7 @@ from cnn_tutorial_docs.run_page import load_executor
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMING = re.compile(
-    r"\b(s|ms|µs|sec|seconds?|秒|img/s|images?/s|samples?/s|it/s|steps?/s|speed ?up|slower|faster)\b|×|time",
+    r"\b(s|ms|µs|sec|seconds?|秒|img/s|images?/s|samples?/s|\w*per_s|it/s|steps?/s|speed ?up|slower|faster)\b|×|time",
     re.IGNORECASE,
 )
 NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:e[-+]?\d+)?")
@@ -47,8 +47,13 @@ def printed_text(execution) -> str:
         columns: list[tuple[int, int]] = []  # character spans of timing columns, from the last header
         for line in text.splitlines():
             if TIMING.search(line) and not NUMBER.search(line.split("time")[-1] if "time" in line else line):
-                fields = re.finditer(r"\S+(?: \S+)*", line)  # header fields are two or more spaces apart
-                columns = [(m.start(), m.end()) for m in fields if TIMING.search(m.group(0))]
+                fields = list(re.finditer(r"\S+(?: \S+)*", line))  # header fields are two or more spaces apart
+                timed = [m for m in fields if TIMING.search(m.group(0))]
+                names = {m.group(0).split()[0] for m in timed}
+                # a ratio of two timing columns ("GRU / TCN" next to "GRU (ms)" and "TCN (ms)") is a timing too
+                ratios = [m for m in fields if re.fullmatch(r"(\S+) / (\S+)", m.group(0))
+                          and set(m.group(0).split(" / ")) <= names]
+                columns = [(m.start(), m.end()) for m in timed + ratios]
             masked = NUMBER.sub("#", line) if TIMING.search(line) else _mask_columns(line, columns)
             parts.append(f"[{number}] {masked}")
     return "\n".join(parts)
