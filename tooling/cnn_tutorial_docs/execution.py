@@ -483,9 +483,16 @@ class Executor:
         }
         # An asynchronous manager: with a blocking one, nbclient's wait for output blocks its
         # event loop, and a killed kernel is never noticed.
+        # The kernel talks over Unix sockets, not TCP: a TCP kernel holds five ports picked by the OS,
+        # and a chapter's torchrun may be handed one of them for its rendezvous between checking that
+        # it is free and binding it, then wait forever on a socket that is not its store. (A short
+        # folder in the system's temporary folder: a socket's path may not exceed 107 bytes.)
+        sockets = Path(tempfile.mkdtemp(prefix="nbk-"))
         km = AsyncKernelManager(
             kernel_name="cnn-tutorial-python",
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self._kernelspec())]),
+            transport="ipc",
+            ip=str(sockets / "k"),
         )
         client = NotebookClient(
             notebook,
@@ -494,9 +501,7 @@ class Executor:
             allow_errors=self.settings.allow_errors,
             shutdown_kernel="immediate",
             resources={"metadata": {"path": str(workdir)}},
-            # the kernel's own start-up notice ("running over TCP without encryption", on loopback) is
-            # noise in every build log; its errors still show
-            extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],  # its start-up notices are noise in every build log
         )
         entry = _Running(job, time.monotonic(), km=km)
         client.on_notebook_start = entry.remember_pid
@@ -526,6 +531,7 @@ class Executor:
             with lock:
                 running.pop(ident, None)
             _kill_process_group(entry.pid)  # whatever the notebook started (torchrun, workers) goes too
+            _remove_tree(sockets)
             if sys.exc_info()[0] is not None:
                 _remove_tree(workdir)
         seconds = time.perf_counter() - started
