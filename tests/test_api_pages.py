@@ -4,8 +4,6 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
 from cnn_tutorial_docs.api_pages import GENERATED, ApiPagesPlugin, package_modules
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -152,7 +152,9 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
             if found is None:
                 continue
             notebook, execution = found
-            memo = (page_file.src_uri, self.keys[page_file.src_uri], id(execution))
+            # not id(execution): under `mkdocs serve` a re-execution (same key, a dependency edited)
+            # could reuse a freed object's id; its source and duration tell executions apart
+            memo = (page_file.src_uri, self.keys[page_file.src_uri], execution.source, execution.seconds)
             if memo not in _PAGE_FILES:
                 _PAGE_FILES.clear() if len(_PAGE_FILES) > 500 else None
                 _PAGE_FILES[memo] = _page_files(notebook, execution, page_file.src_uri)
