@@ -3,6 +3,10 @@
 `pymdownx.arithmatex` (generic mode) marks math in Markdown; this plugin
 replaces each mark with MathML produced by `latex2mathml`. Pages therefore
 load no math script at all, from a CDN or otherwise.
+
+A page with math gets `math: true` in its metadata; `overrides/main.html`
+then gives it the site's own math font (see `cnn_tutorial_docs.math_font`),
+and pages without math load nothing more.
 """
 
 import html
@@ -31,5 +35,8 @@ def latex_to_mathml(tex: str, display: str) -> str:
 
 class MathMLPlugin(BasePlugin):
     def on_page_content(self, content, page, config, files):
-        content = _BLOCK.sub(lambda m: latex_to_mathml(m.group(1), "block"), content)
-        return _INLINE.sub(lambda m: latex_to_mathml(m.group(1), "inline"), content)
+        content, blocks = _BLOCK.subn(lambda m: latex_to_mathml(m.group(1), "block"), content)
+        content, inlines = _INLINE.subn(lambda m: latex_to_mathml(m.group(1), "inline"), content)
+        if blocks or inlines:
+            page.meta["math"] = True
+        return content
