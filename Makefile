@@ -34,9 +34,12 @@ serve: $(STAMP)
 clean:
 	rm -rf site .cache
 
-.PHONY: bench bench-training bench-determinism
+.PHONY: bench bench-training bench-determinism bench-lighthouse
 bench: $(STAMP)
 	$(BIN)/python tests/bench.py
+
+bench-lighthouse: $(STAMP)   # only the Lighthouse medians, on the working tree's site (chapters' cache reused)
+	$(BIN)/python tests/bench.py --only lighthouse
 
 bench-training: $(STAMP)   # only the training throughput table, no site build
 	$(BIN)/python tests/bench.py --only training

@@ -146,6 +146,47 @@ def test_math_is_rendered_as_mathml(site, language):
     assert 'class="arithmatex"' not in html
 
 
+MATH_FONT = "assets/fonts/DejaVuMathTeXGyre-subset.woff2"
+
+
+def test_only_pages_with_math_load_the_math_font(site):
+    with_math = without_math = 0
+    for path in all_pages(site):
+        html = path.read_text(encoding="utf-8")
+        declares_font = MATH_FONT in html
+        if "<math" in html:
+            with_math += 1
+            assert declares_font, f"{path}: has math but no math font"
+            font_url = re.search(r'url\("([^"]+DejaVuMathTeXGyre-subset\.woff2)"\)', html).group(1)
+            assert (path.parent / font_url).resolve() == (site / MATH_FONT).resolve()
+        else:
+            without_math += 1
+            assert not declares_font, f"{path}: no math, yet it declares the math font"
+    assert with_math >= 10 and without_math >= 10
+
+
+def test_the_math_font_covers_every_character_of_every_formula(site):
+    """A formula with a character the subset lacks would fall back to a font without stretchy sizes:
+    add its range to cnn_tutorial_docs.math_font.RANGES and remake the font (see that module)."""
+    import html as html_module
+
+    from fontTools.ttLib import TTFont
+
+    font = TTFont(site / MATH_FONT)
+    assert "MATH" in font, "the subset must keep the OpenType MATH table (stretchy sizes come from it)"
+    cmap = font.getBestCmap()
+    missing = {}
+    for path in all_pages(site):
+        for formula in re.findall(r"<math\b.*?</math>", path.read_text(encoding="utf-8"), re.DOTALL):
+            text = html_module.unescape(re.sub(r"<[^>]+>", "", formula))
+            for char in set(text) - set(" \n"):
+                # CJK inside \text{} is drawn by the reader's own Chinese font, by design
+                if ord(char) not in cmap and not "\u3000" <= char <= "\u9fff" and not "\uff00" <= char <= "\uffef":
+                    missing.setdefault(char, path.relative_to(site).as_posix())
+    assert not missing, missing
+    assert (site / MATH_FONT).stat().st_size <= 120 * 1024
+
+
 def test_language_switch_stays_on_the_same_page(site):
     zh = page(site, "zh", "cnn")
     en = page(site, "en", "cnn")
