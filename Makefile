@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: env test test-fast docs serve clean page
+.PHONY: env test test-fast docs serve serve-zh serve-en clean page
 
 env: $(STAMP)
 
@@ -30,6 +30,14 @@ docs: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+# The writing loop: one language only (served at the root, no language switch), so a
+# saved edit is on the page in about 4 s instead of 8 (mkdocs-static-i18n's build_only_locale).
+serve-zh: $(STAMP)
+	BUILD_ONLY_LOCALE=zh $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+serve-en: $(STAMP)
+	BUILD_ONLY_LOCALE=en $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 clean:
 	rm -rf site .cache

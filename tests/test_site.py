@@ -275,3 +275,20 @@ def test_chapter_links_its_executed_notebook_and_versions(site, language):
     assert code and all(c.outputs for c in code if "print(" in c.source)
     comment = {"zh": "# 训练集", "en": "# training set"}[language]  # each keeps its own comments
     assert any(comment in c.source for c in code)
+
+
+def test_one_language_build_for_the_writing_loop(site, tmp_path):
+    """`make serve-en` (BUILD_ONLY_LOCALE=en): English alone, at the root, chapters from the cache."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=root, env={**os.environ, "BUILD_ONLY_LOCALE": "en"}, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (tmp_path / "site" / "cnn" / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="en"' in html and "Convolutional" in html
+    assert not (tmp_path / "site" / "en").exists()
