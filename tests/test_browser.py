@@ -152,6 +152,19 @@ def test_every_page_loads_cleanly_fits_a_phone_and_passes_axe(browser, site, sit
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.parametrize("path", ["", "cnn/", "en/cnn/", "api/models/", "playground/", "discussion/", "terminology/"])
+def test_dark_mode_passes_axe_too(browser, site_url, path):
+    """The dark palette on pages that between them show every kind of code token, an API
+    page and the playground's controls (the palette is the same on every page)."""
+    context = browser.new_context(base_url=site_url, viewport={"width": 375, "height": 800}, color_scheme="dark")
+    page = context.new_page()
+    page.goto(path)
+    assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "slate"
+    problems = [f"{v['impact']} {v['rule']}: {v['target']}: {v['summary']}" for v in unaccepted(axe_violations(page))]
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
 def test_axe_check_catches_what_it_is_meant_to(context):
     """The accessibility check can fail: faint text, and a code block that scrolls but
     takes no keyboard focus (what cnn-tutorial-page-content prevents), are both reported."""
