@@ -1,7 +1,10 @@
 """The whole site, built once with --strict exactly as `make docs` builds it."""
 
 import json
+import os
 import re
+import subprocess
+import sys
 from urllib.parse import unquote, urljoin, urlparse
 from html.parser import HTMLParser
 from pathlib import Path
@@ -279,10 +282,6 @@ def test_chapter_links_its_executed_notebook_and_versions(site, language):
 
 def test_one_language_build_for_the_writing_loop(site, tmp_path):
     """`make serve-en` (BUILD_ONLY_LOCALE=en): English alone, at the root, chapters from the cache."""
-    import os
-    import subprocess
-    import sys
-
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
