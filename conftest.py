@@ -46,6 +46,11 @@ class PyconParser:
 
 pytest_collect_file = Sybil(parsers=[PyconParser()], patterns=["docs/**/*.md"]).pytest()
 
+# Put on chapter kernels' PYTHONPATH, never imported here: collected, it would be imported as the
+# top-level module `sitecustomize`, which Debian's and Ubuntu's Pythons have already imported at
+# start-up (collection then stops with ImportPathMismatchError).
+collect_ignore_glob = ["tooling/cnn_tutorial_docs/child_imports/*"]
+
 
 # ---------------------------------------------------------------- markers and one thread setting for the suite
 

@@ -1,6 +1,7 @@
 """The notebook plugin on tiny throw-away sites: failures fail the build,
 outputs follow the package, the cache is reused and shared across languages."""
 
+import json
 import os
 import signal
 import time
@@ -365,3 +366,62 @@ def test_two_builds_at_once_both_succeed_and_execute_a_notebook_once(tmp_path):
     for out in ("site_one", "site_two"):
         assert "shared 42" in (site / out / "nb" / "index.html").read_text()
     assert not list((site / ".cache" / "notebooks" / "entries").glob("*.tmp"))
+
+
+# ---------------------------------------------------------------- where the checkout lives does not matter
+
+
+def long_folder(tmp_path: Path) -> Path:
+    """A folder whose path is at least 150 characters long, with a space and Chinese characters."""
+    folder = tmp_path / "卷积 网络 教程"
+    folder = folder / ("a checkout " + "x" * max(1, 150 - len(str(folder)) - 11))
+    assert len(str(folder)) >= 150
+    return folder
+
+
+def test_a_spawned_dataloader_worker_runs_in_a_checkout_with_a_long_path(tmp_path):
+    # multiprocessing's Unix sockets (a socket path may not exceed 107 bytes) live in the chapter's
+    # temporary folder: it must not be under the checkout, or the worker's batch is never sent
+    code = (
+        "import torch\nfrom torch.utils.data import DataLoader, TensorDataset\n"
+        "data = TensorDataset(torch.arange(6.0).reshape(3, 2))\n"
+        "loader = DataLoader(data, batch_size=3, num_workers=1, multiprocessing_context='spawn', timeout=60)\n"
+        "print('batch sum', int(next(iter(loader))[0].sum()))\n"
+        "import tempfile\nprint('temporary folder', tempfile.gettempdir())"
+    )
+    site = make_package_site(long_folder(tmp_path), {"index.md": "# Home\n", "nb.md": notebook(code)}, {})
+    result = build(site)
+    assert result.returncode == 0, result.stderr
+    html = page_html(site, "nb")
+    assert "batch sum 15" in html
+    temporary = Path(html.split("temporary folder ", 1)[1].split("<", 1)[0])
+    assert not temporary.is_relative_to(site), "a chapter's temporary files are not under the checkout"
+    assert not temporary.exists(), "and they do not outlive its run"
+
+
+CHILD_IMPORTS = Path(__file__).parents[1] / "tooling" / "cnn_tutorial_docs" / "child_imports"
+
+
+def test_collection_works_where_python_has_imported_a_sitecustomize_at_start_up(tmp_path):
+    # Debian's and Ubuntu's own Pythons import a sitecustomize of their own at start-up
+    (tmp_path / "sitecustomize.py").write_text("")
+    root = Path(__file__).parents[1]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(CHILD_IMPORTS.parent)],
+        cwd=root, env=dict(os.environ, PYTHONPATH=str(tmp_path)), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "sitecustomize" not in result.stdout
+
+
+def test_the_child_import_hook_starts_cleanly_and_writes_its_record(tmp_path):
+    # -S: nothing from site-packages (an editable install's finder) has imported importlib.machinery
+    code = f"import sys; sys.path.insert(0, {str(CHILD_IMPORTS)!r}); import sitecustomize, json"
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        env=dict(os.environ, CNN_TUTORIAL_DOCS_IMPORTS=str(tmp_path)), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    (record,) = tmp_path.iterdir()
+    assert record.name.startswith("imports-") and record.suffix == ".json"
+    assert any(name.endswith("json/__init__.py") for name in json.loads(record.read_text()))

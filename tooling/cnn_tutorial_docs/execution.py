@@ -63,6 +63,7 @@ from cnn_tutorial_docs.notebook_source import code_cell_lines, code_cells, code_
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MODULES_FILE = ".cnn_tutorial_docs_modules.json"
+_PRIVATE_PREFIX = "cnn-nb-"  # a chapter's temporary folder and kernel sockets: <system temp>/cnn-nb-XXXXXXXX
 
 # Run, unseen, before a notebook's first cell: figures get a text description
 # (their titles and axis labels) as `text/plain`, which becomes the image's
@@ -468,10 +469,18 @@ class Executor:
 
         self.work.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(dir=self.work, prefix=Path(job.name).stem + "-"))
-        scratch = workdir / ".tmp"  # tempfile.mkdtemp() inside a chapter lands here, not in /tmp
-        scratch.mkdir()
         imports = workdir / ".imports"  # what the processes a chapter starts imported (child_imports/)
         imports.mkdir()
+        # The chapter's temporary files and the kernel's sockets go into a short private folder in the
+        # system's temporary folder, removed after the run, never under the checkout: a Unix socket's
+        # path may not exceed 107 bytes, and multiprocessing puts its sockets (a spawned DataLoader
+        # worker's) into TMPDIR. The kernel talks over Unix sockets, not TCP: a TCP kernel holds five
+        # ports picked by the OS, and a chapter's torchrun may be handed one of them for its rendezvous
+        # between checking that it is free and binding it, then wait forever on a socket that is not
+        # its store.
+        private = Path(tempfile.mkdtemp(prefix=_PRIVATE_PREFIX, dir=_temp_root()))
+        scratch = private / "tmp"  # tempfile.mkdtemp() inside a chapter lands here, not in /tmp
+        scratch.mkdir()
         hook = str(Path(__file__).with_name("child_imports"))
         env = {
             **os.environ,
@@ -483,16 +492,12 @@ class Executor:
         }
         # An asynchronous manager: with a blocking one, nbclient's wait for output blocks its
         # event loop, and a killed kernel is never noticed.
-        # The kernel talks over Unix sockets, not TCP: a TCP kernel holds five ports picked by the OS,
-        # and a chapter's torchrun may be handed one of them for its rendezvous between checking that
-        # it is free and binding it, then wait forever on a socket that is not its store. (A short
-        # folder in the system's temporary folder: a socket's path may not exceed 107 bytes.)
-        sockets = Path(tempfile.mkdtemp(prefix="nbk-"))
         km = AsyncKernelManager(
             kernel_name="cnn-tutorial-python",
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self._kernelspec())]),
             transport="ipc",
-            ip=str(sockets / "k"),
+            ip=str(private / "k"),
+            connection_file=str(private / "kernel.json"),
         )
         client = NotebookClient(
             notebook,
@@ -508,12 +513,14 @@ class Executor:
         client.on_cell_start = entry.cell_started
         ident = threading.get_ident()
         started = time.perf_counter()
+        succeeded = False
         try:
             with lock:
                 running[ident] = entry
             if stop is not None and stop.is_set():
                 raise NotebookError(f"{job.name}: not executed, the build was interrupted")
             client.execute(cleanup_kc=True, env=env)
+            succeeded = True
         except CellExecutionError as error:
             raise NotebookError(self._describe_failure(job, notebook, strip_ansi(str(error)))) from None
         except NotebookError:
@@ -531,8 +538,8 @@ class Executor:
             with lock:
                 running.pop(ident, None)
             _kill_process_group(entry.pid)  # whatever the notebook started (torchrun, workers) goes too
-            _remove_tree(sockets)
-            if sys.exc_info()[0] is not None:
+            _remove_tree(private)
+            if not succeeded:
                 _remove_tree(workdir)
         seconds = time.perf_counter() - started
         try:
@@ -652,6 +659,18 @@ def _kill_process_group(pid: int | None) -> None:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError, OSError):
             pass
+
+
+def _temp_root() -> str:
+    """The system's temporary folder, or `/tmp` when that one's path is too long for sockets.
+
+    A chapter's sockets are made some 40 bytes below this folder (multiprocessing's
+    `pymp-XXXXXXXX/listener-XXXXXXXX`), and a socket path may not exceed 107 bytes.
+    """
+    root = tempfile.gettempdir()
+    if len(os.fsencode(root)) > 48 and os.access("/tmp", os.W_OK):
+        return "/tmp"
+    return root
 
 
 def _remove_tree(path: Path) -> None:

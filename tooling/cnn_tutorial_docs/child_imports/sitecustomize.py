@@ -5,11 +5,17 @@ cnn_tutorial train`); the kernel never imports those modules itself, yet the
 chapter's output depends on them. The executor puts this folder on the
 kernel's PYTHONPATH, so every Python process the chapter starts runs this
 file at start-up; at exit it writes the files of its imported modules into
-the folder named by CNN_TUTORIAL_DOCS_IMPORTS. Then it runs the
+the folder named by CNN_TUTORIAL_DOCS_IMPORTS (through a temporary file and a
+rename: the executor never reads half a record). Then it runs the
 sitecustomize this one hides, if there is one.
+
+pytest never collects this file (the root conftest.py ignores this folder):
+imported as the top-level module `sitecustomize`, it would clash with the one
+Debian's and Ubuntu's Pythons have already imported at start-up.
 """
 
 import atexit
+import importlib.machinery  # imported explicitly: at start-up nothing may have imported it yet
 import importlib.util
 import json
 import os
@@ -21,9 +27,11 @@ def _record() -> None:
     if not folder or not os.path.isdir(folder):
         return
     files = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())} - {""})
+    path = os.path.join(folder, f"imports-{os.getpid()}.json")
     try:
-        with open(os.path.join(folder, f"imports-{os.getpid()}.json"), "w") as out:
+        with open(path + ".tmp", "w", encoding="utf-8") as out:
             json.dump(files, out)
+        os.replace(path + ".tmp", path)
     except OSError:
         pass
 
