@@ -461,6 +461,9 @@ class Executor:
 
         running = {} if running is None else running
         lock = threading.Lock() if lock is None else lock
+        # Hashed before the kernel starts: a file saved while the notebook runs (under `mkdocs serve`)
+        # must not be recorded as the version the outputs came from.
+        before = self._package_hashes()
         notebook = copy.deepcopy(job.notebook)
         setup = _FIGURE_TEXT + ("\n" + self.settings.setup_code if self.settings.setup_code else "")
         notebook.cells.insert(0, nbformat.v4.new_code_cell(setup))
@@ -543,7 +546,7 @@ class Executor:
                 _remove_tree(workdir)
         seconds = time.perf_counter() - started
         try:
-            dependencies = self._dependencies(workdir)
+            dependencies = self._dependencies(workdir, before, job.name)
             files = _written_files(workdir, job.name, self.settings.max_published_bytes)
         finally:
             _remove_tree(workdir)
@@ -576,8 +579,32 @@ class Executor:
             os.replace(temporary, path)
         return self.kernels
 
-    def _dependencies(self, workdir: Path) -> dict[str, str]:
-        """The watched package files this notebook used, with their hashes."""
+    def _package_files(self) -> list[Path]:
+        """Every file of the watched package folders (sources and data), resolved."""
+        found = []
+        for folder in self.settings.packages:
+            base = (self.settings.root / folder).resolve()
+            if base.is_dir():
+                found += [p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
+        return sorted(found)
+
+    def _package_hashes(self) -> dict[str, str]:
+        """The hash of every watched package file now (relative path -> sha256)."""
+        root = self.settings.root.resolve()
+        hashes = {}
+        for path in self._package_files():
+            try:
+                hashes[path.relative_to(root).as_posix()] = _sha256(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+        return hashes
+
+    def _dependencies(self, workdir: Path, before: dict[str, str], name: str) -> dict[str, str]:
+        """The watched package files this notebook used, with their hashes from *before* it ran.
+
+        A file that changed while the notebook ran is recorded with its old hash (or none, if it
+        is new), so the next build misses and executes again; a warning says so.
+        """
         imported = []
         for record in [workdir / _MODULES_FILE, *sorted((workdir / ".imports").glob("imports-*.json"))]:
             try:
@@ -587,8 +614,8 @@ class Executor:
         root = self.settings.root.resolve()
         folders = [(root / folder).resolve() for folder in self.settings.packages]
         used: set[Path] = set()
-        for name in imported:
-            path = Path(name).resolve()
+        for file in imported:
+            path = Path(file).resolve()
             for folder in folders:
                 if path.is_relative_to(folder):
                     used.add(path)
@@ -598,11 +625,19 @@ class Executor:
                         for p in folder.rglob("*")
                         if p.is_file() and p.suffix not in (".py", ".pyc", ".md") and "__pycache__" not in p.parts
                     )
-        dependencies = {}
+        dependencies, changed = {}, []
         for path in sorted(used):
             relative = path.relative_to(root).as_posix()
             self._file_hashes.pop(self.settings.root / relative, None)
-            dependencies[relative] = self._hash_file(relative) or ""
+            now = self._hash_file(relative) or ""
+            dependencies[relative] = before.get(relative, "")
+            if now != dependencies[relative]:
+                changed.append(relative)
+        if changed:
+            self.log.warning(
+                f"{name}: {', '.join(changed)} changed while it executed; "
+                "its outputs are from the old version, and the next build executes it again"
+            )
         return dependencies
 
     def _pages_line(self, job: Job, cell_index: int | None = None) -> str:
