@@ -11,7 +11,7 @@ The API reference lists the modules (generated from their docstrings).
 import importlib
 import importlib.util
 
-# The names above are imported on first use, not all at once: a chapter that imports
+# The names below are imported on first use, not all at once: a chapter that imports
 # `cnn_tutorial.plotting` then depends on plotting (and what it imports) only, so the build
 # re-executes just the chapters that use a module someone edits.
 _EXPORTS = {
@@ -26,15 +26,19 @@ _EXPORTS = {
     "trace_shapes": "inspection",
     "SimpleCNN": "models",
     "Evaluation": "training",
-    "History": "training",
+    "History": "history",
     "evaluate": "training",
     "fit": "training",
-    "pick_device": "training",
-    "set_seed": "training",
+    "pick_device": "runtime",
+    "set_seed": "runtime",
 }
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # one source, the installed distribution's metadata (from pyproject.toml)
+        from importlib.metadata import version
+
+        return version("cnn-tutorial")
     module = _EXPORTS.get(name)
     if module is None:  # a submodule used as an attribute (`cnn_tutorial.models.ConvNet`)
         if name.startswith("_") or importlib.util.find_spec(f"cnn_tutorial.{name}") is None:
@@ -49,23 +53,4 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
 
 
-__version__ = "0.1.0"
-
-__all__ = [
-    "Evaluation",
-    "History",
-    "ImageSet",
-    "SimpleCNN",
-    "capture_activations",
-    "conv_output_size",
-    "count_parameters",
-    "evaluate",
-    "fit",
-    "load_digits",
-    "make_shapes",
-    "parameters_by_layer",
-    "pick_device",
-    "pool_output_size",
-    "set_seed",
-    "trace_shapes",
-]
+__all__ = sorted(_EXPORTS)

@@ -14,14 +14,19 @@ folder replaces the file in one step, so a run killed at any moment leaves
 either the previous checkpoint or the new one, never half a file.
 
 `load_checkpoint` puts a checkpoint back into a model and optimizer;
-`read_checkpoint` only reads it (to see which model it needs first). Both
-fail with one clear message for a missing, truncated or foreign file.
+`read_checkpoint` only reads it (to see which model it needs first), and
+`restore_checkpoint` applies what it read. They fail with one clear message
+for a missing, truncated or foreign file. `check_resumable` is the one check
+that a run may continue a checkpoint (same settings, no more epochs done than
+asked for); `cnn_tutorial.training.fit` and the command line both use it,
+and it raises `ResumeError`.
 
 The order of the training batches is not stored: `training.ShardedBatchSampler`
 derives it from the seed and the epoch number, which the checkpoint holds.
 """
 
 import os
+import pickle
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnn_tutorial.training import History
+from cnn_tutorial.history import History
 
 FORMAT = "cnn-tutorial-checkpoint/1"
 
@@ -200,9 +205,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     expected = "a checkpoint written by save_checkpoint"
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (
-        Exception
-    ) as error:  # a damaged file raises RuntimeError, EOFError, UnpicklingError, … depending on where it breaks
+    # A damaged file raises one of these, depending on where it breaks; anything else is a bug and keeps its traceback.
+    except (RuntimeError, EOFError, pickle.UnpicklingError, ValueError, OSError) as error:
         reason = " ".join(str(error).split())[:200] or type(error).__name__
         raise ValueError(
             f"{path} is not a readable checkpoint (truncated or corrupt?); expected {expected}: {reason}"
@@ -253,7 +257,34 @@ def load_checkpoint(
             ...
         FileNotFoundError: no checkpoint at missing.pt
     """
-    state = read_checkpoint(path)
+    return restore_checkpoint(read_checkpoint(path), model, optimizer, path=path)
+
+
+def restore_checkpoint(
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    path: str | Path = "the checkpoint",
+) -> Checkpoint:
+    """Apply what `read_checkpoint` returned to `model` (and `optimizer`).
+
+    `load_checkpoint` is `read_checkpoint` followed by this; call the two
+    separately to look at a checkpoint (e.g. `check_resumable`) before
+    changing the model, without reading the file twice.
+
+    Args:
+        state: From `read_checkpoint`.
+        model: Receives the weights; must be the same architecture.
+        optimizer: Receives the optimizer state, if given.
+        path: Where `state` came from, for error messages.
+
+    Returns:
+        The epoch, history, extra settings and random state.
+
+    Raises:
+        ValueError: If the weights or the optimizer state do not fit.
+    """
     try:
         model.load_state_dict(state["model"])
         if optimizer is not None:
@@ -267,6 +298,57 @@ def load_checkpoint(
         extra=state["extra"],
         rng_state=state["rng_state"],
     )
+
+
+class ResumeError(ValueError):
+    """A run cannot continue a checkpoint: other settings, or more epochs done than asked for."""
+
+
+def check_resumable(state: dict[str, Any], settings: dict[str, Any], epochs: int, path: str | Path) -> int:
+    """Check that a run with `settings` over `epochs` epochs can continue a checkpoint; return the epochs done.
+
+    `cnn_tutorial.training.fit` saves its settings (and the caller's
+    `run_settings`) in the checkpoint's `extra["fit"]`; a resumed run must
+    use the same ones, or it would not reach what an uninterrupted run
+    reaches. `epochs` may grow, except under a learning-rate schedule, which
+    is planned over the epochs.
+
+    Args:
+        state: From `read_checkpoint`.
+        settings: The settings of the run that wants to continue; each must
+            equal the saved one. A `"schedule"` other than `None` also fixes `epochs`.
+        epochs: The total epochs that run asks for.
+        path: Where `state` came from, for the message.
+
+    Returns:
+        The epochs the checkpoint has done.
+
+    Raises:
+        ResumeError: If a setting differs, the checkpoint has more epochs than
+            `epochs`, or it was not written by `fit`.
+
+    Examples:
+        >>> state = {"epoch": 2, "extra": {"fit": {"lr": 0.01, "schedule": None, "epochs": 3}}}
+        >>> check_resumable(state, {"lr": 0.01, "schedule": None}, epochs=5, path="c.pt")
+        2
+        >>> check_resumable(state, {"lr": 0.1, "schedule": None}, epochs=5, path="c.pt")
+        Traceback (most recent call last):
+            ...
+        cnn_tutorial.checkpoints.ResumeError: c.pt was trained with lr=0.01 (not 0.1); resume with the same settings
+    """
+    saved = state["extra"].get("fit")
+    if not isinstance(saved, dict):
+        raise ResumeError(f"{path} was not written by fit; cannot resume from it")
+    different = [
+        f"{key}={saved.get(key)!r} (not {value!r})" for key, value in settings.items() if saved.get(key) != value
+    ]
+    if settings.get("schedule") is not None and saved.get("epochs") != epochs:
+        different.append(f"epochs={saved.get('epochs')} (a {settings['schedule']} schedule is planned over them)")
+    if different:
+        raise ResumeError(f"{path} was trained with {', '.join(different)}; resume with the same settings")
+    if state["epoch"] > epochs:
+        raise ResumeError(f"{path} already has {state['epoch']} epochs, more than epochs={epochs}")
+    return state["epoch"]
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -14,6 +14,7 @@ notebook it is shown when the cell ends; in a script call `plt.show()` or
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -22,7 +23,8 @@ from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from cnn_tutorial.training import History
+if TYPE_CHECKING:  # an annotation only: plotting does not depend on the training loop
+    from cnn_tutorial.history import History
 
 CHINESE_FONT = "Noto Sans CJK SC"
 
@@ -60,7 +62,7 @@ def use_chinese_font() -> str:
     return CHINESE_FONT
 
 
-def plot_history(history: History) -> Figure:
+def plot_history(history: "History") -> Figure:
     """Loss and accuracy per epoch, training and test, side by side.
 
     Args:
@@ -70,7 +72,7 @@ def plot_history(history: History) -> Figure:
         A figure with two panels.
 
     Examples:
-        >>> from cnn_tutorial.training import History
+        >>> from cnn_tutorial.history import History
         >>> h = History([1.0, 0.5], [0.6, 0.8], [1.1, 0.7], [0.55, 0.75])
         >>> fig = plot_history(h)
         >>> [ax.get_title() for ax in fig.axes]

@@ -1,6 +1,6 @@
-"""Training and evaluating a classifier: seeding, device choice, `fit`, `evaluate`.
+"""Training and evaluating a classifier: `fit`, `evaluate` and the one training loop.
 
-中文：训练与评估分类器：设定随机种子、选择设备、`fit` 与 `evaluate`。
+中文：训练与评估分类器：`fit`、`evaluate` 与唯一的训练循环。
 
 There is one training loop, `train_one_epoch`: forward pass, cross-entropy,
 `backward`, optimizer step, over batches whose order depends only on the
@@ -8,22 +8,28 @@ seed and the epoch number (`ShardedBatchSampler`). Because of that, a run
 that stops after any epoch and resumes from a checkpoint reaches exactly the
 weights of a run that never stopped, and the same loop runs unchanged in
 one process or in several started by torchrun (each process takes its share
-of every batch). `fit` runs it for some epochs with the options the chapters
-compare (weight decay, a learning-rate schedule, augmentation), evaluates
-after each epoch, and can keep a checkpoint; the command line
-(`cnn_tutorial.cli`) is `fit` with arguments.
+of every batch). Random numbers drawn while training do not break that:
+augmentations and dropout layers draw for the whole global batch on every
+process, and each process keeps the part that belongs to its share (see
+`train_one_epoch`). `fit` runs the loop for some epochs with the options
+the chapters compare (weight decay, a learning-rate schedule,
+augmentation), evaluates after each epoch, and can keep a checkpoint
+(`cnn_tutorial.checkpoints`); the command line (`cnn_tutorial.cli`) is `fit`
+with arguments.
+
+Seeding and device choice (`set_seed`, `pick_device`, `model_device`) live in
+`cnn_tutorial.runtime` and the `History` record in `cnn_tutorial.history`;
+they are importable from here too.
 """
 
+import hashlib
 import math
-import os
-import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -31,82 +37,20 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 from tqdm import tqdm
 
+from cnn_tutorial.augment import Share, takes_share
+from cnn_tutorial.checkpoints import (
+    check_resumable,
+    read_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+)
+from cnn_tutorial.data import ImageSet
+from cnn_tutorial.history import History
+from cnn_tutorial.runtime import model_device, pick_device, set_seed  # noqa: F401 (set_seed re-exported)
+
+
 SCHEDULES = (None, "cosine", "step")
-
-
-def set_seed(seed: int) -> None:
-    """Seed Python's, NumPy's and PyTorch's random generators.
-
-    Call it before building a model so that its initial weights, and
-    therefore every number after training, are the same on every run.
-
-    Args:
-        seed: Any integer.
-
-    Examples:
-        >>> set_seed(0); a = torch.rand(2)
-        >>> set_seed(0); b = torch.rand(2)
-        >>> torch.equal(a, b)
-        True
-    """
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def pick_device(preferred: str | torch.device | None = None) -> torch.device:
-    """The device to train on: CUDA if present, else Apple's MPS, else the CPU.
-
-    Args:
-        preferred: `"cpu"`, `"cuda"`, `"cuda:1"`, `"mps"` (or a `torch.device`),
-            or `None` to choose automatically. The environment variable
-            `CNN_TUTORIAL_DEVICE` is used when `preferred` is `None`.
-
-    Returns:
-        A `torch.device`.
-
-    Raises:
-        ValueError: If the requested device is not available on this machine.
-
-    Examples:
-        >>> pick_device("cpu")
-        device(type='cpu')
-        >>> pick_device("gpu")
-        Traceback (most recent call last):
-            ...
-        ValueError: 'gpu' is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'mps'
-    """
-    preferred = preferred or os.environ.get("CNN_TUTORIAL_DEVICE") or None
-    if preferred is None:
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(preferred)
-    except RuntimeError:
-        raise ValueError(f"{preferred!r} is not a device name; use 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
-    available = {
-        "cpu": True,
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-    }
-    if not available.get(device.type, False):
-        usable = ", ".join(name for name, ok in available.items() if ok)
-        raise ValueError(f"device {str(preferred)!r} is not available here; available: {usable}")
-    return device
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of a model's first parameter (the CPU for a model without parameters).
-
-    Examples:
-        >>> model_device(nn.Linear(2, 1)), model_device(nn.ReLU())
-        (device(type='cpu'), device(type='cpu'))
-    """
-    first = next(model.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
 
 
 class Evaluation(NamedTuple):
@@ -114,52 +58,6 @@ class Evaluation(NamedTuple):
 
     loss: float
     accuracy: float
-
-
-@dataclass
-class History:
-    """Per-epoch record of a training run; one list entry per epoch.
-
-    Two histories are equal when their numbers are: `seconds` (a timing) is
-    left out of the comparison.
-
-    Attributes:
-        train_loss: Mean training loss over each epoch's batches.
-        train_accuracy: Share of training images classified correctly during the epoch.
-        test_loss: Loss on the evaluation set after each epoch (empty without one).
-        test_accuracy: Accuracy on the evaluation set after each epoch.
-        seconds: Wall-clock seconds of each epoch's training (evaluation excluded).
-    """
-
-    train_loss: list[float] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
-    test_accuracy: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list, compare=False)
-
-    @property
-    def epochs(self) -> int:
-        """Number of epochs recorded."""
-        return len(self.train_loss)
-
-    def table(self) -> str:
-        """The history as a plain-text table, one row per epoch.
-
-        Examples:
-            >>> print(History([0.9, 0.3], [0.6, 0.8]).table())
-            epoch  train_loss  train_acc
-                1      0.9000     60.00%
-                2      0.3000     80.00%
-        """
-        has_test = bool(self.test_loss)
-        header = "epoch  train_loss  train_acc" + ("  test_loss  test_acc" if has_test else "")
-        rows = [header]
-        for i in range(self.epochs):
-            row = f"{i + 1:5d}  {self.train_loss[i]:10.4f}  {self.train_accuracy[i]:9.2%}"
-            if has_test:
-                row += f"  {self.test_loss[i]:9.4f}  {self.test_accuracy[i]:8.2%}"
-            rows.append(row)
-        return "\n".join(rows)
 
 
 class ShardedBatchSampler(Sampler[list[int]]):
@@ -252,8 +150,6 @@ def batches(dataset: Dataset, batch_sampler) -> Iterator[tuple[torch.Tensor, ...
         >>> [x.tolist() for x, _ in batches(data, [[4, 0], [1]])]
         [[4.0, 0.0], [1.0]]
     """
-    from cnn_tutorial.data import ImageSet
-
     if isinstance(dataset, TensorDataset):
         tensors = dataset.tensors
     elif type(dataset).__getitem__ is ImageSet.__getitem__:
@@ -284,6 +180,26 @@ def train_one_epoch(
     is running (torchrun), each of the N processes computes its share of
     every batch of `batch_size` and `model` should be wrapped in
     `DistributedDataParallel`, which averages the gradients.
+
+    Random numbers are drawn so that N processes train exactly what one
+    process trains (up to float rounding in the gradient sums):
+
+    - An `augment` that accepts a keyword argument `share` (those of
+      `cnn_tutorial.augment` do) is given the `Share` of the global batch
+      this process holds; it draws for the whole global batch and keeps its
+      slice. Any other `augment` is called with the batch alone; with more
+      than one process, torch's generators are then forked and seeded from
+      `(seed, epoch, step, rank)` around the call, so the processes augment
+      differently (statistically like one process, but not the same numbers)
+      and the global generators stay in step.
+    - The model's `nn.Dropout`, `nn.Dropout1d`, `nn.Dropout2d` and
+      `nn.Dropout3d` layers draw their masks for the whole global batch from
+      the global generators (the same on every process, since every process
+      seeds them alike) and keep this process's slice; in one process this
+      is exactly what PyTorch's dropout draws on the CPU. Other random
+      operations inside the model (`F.dropout` called in `forward`,
+      `nn.AlphaDropout`, noise layers) draw per share: under several
+      processes every process draws the same numbers for different images.
 
     Args:
         model: The module to train, on the device the batches should go to.
@@ -316,32 +232,96 @@ def train_one_epoch(
     show = False if rank else progress
     shares = tqdm(batches(train_set, sampler), total=len(sampler), desc=f"epoch {epoch + 1}", leave=False,
                   disable=None if show is None else not show)  # tqdm: disable=None means "only on a TTY"
+    augment_takes_share = augment is not None and takes_share(augment)
     model.train()
     # Running sums stay tensors: an .item() per batch would wait for the GPU at every step.
     total_loss = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    for (inputs, labels), global_batch in zip(shares, sampler.global_batch_sizes(), strict=True):
-        inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        if augment is not None:
-            inputs = augment(inputs)
-        logits = model(inputs)
-        if len(labels) * world_size == global_batch:
-            loss = F.cross_entropy(logits, labels)  # an even share: its mean is already on the right scale
-        else:
-            # DDP averages gradients over the N processes; scaling each share's summed
-            # loss by N / global_batch makes that average the gradient of the mean loss
-            # over the whole global batch, also when the shares differ in size.
-            loss = F.cross_entropy(logits, labels, reduction="sum") * (world_size / global_batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.detach() * (global_batch / world_size)  # this share's summed loss, in both cases
-        correct += (logits.argmax(dim=1) == labels).sum()
+    with _dropout_per_global_batch(model) as use_share:
+        for step, ((inputs, labels), global_batch) in enumerate(
+            zip(shares, sampler.global_batch_sizes(), strict=True)
+        ):
+            share = Share(global_batch, rank, world_size)
+            use_share(share)
+            inputs, labels = inputs.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            if augment_takes_share:
+                inputs = augment(inputs, share=share)
+            elif augment is not None and world_size > 1:
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    torch.manual_seed(_seed_of(seed, epoch, step, rank))
+                    inputs = augment(inputs)
+            elif augment is not None:
+                inputs = augment(inputs)
+            logits = model(inputs)
+            if len(labels) * world_size == global_batch:
+                loss = F.cross_entropy(logits, labels)  # an even share: its mean is already on the right scale
+            else:
+                # DDP averages gradients over the N processes; scaling each share's summed
+                # loss by N / global_batch makes that average the gradient of the mean loss
+                # over the whole global batch, also when the shares differ in size.
+                loss = F.cross_entropy(logits, labels, reduction="sum") * (world_size / global_batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.detach() * (global_batch / world_size)  # this share's summed loss, in both cases
+            correct += (logits.argmax(dim=1) == labels).sum()
     totals = torch.stack([total_loss, correct.double()])
     if distributed:
         dist.all_reduce(totals, op=dist.ReduceOp.SUM)
     total_loss, total_correct = totals.tolist()
     return total_loss / len(train_set), total_correct / len(train_set)
+
+
+# Dropout layers whose masks `train_one_epoch` draws for the global batch, and the number of
+# dimensions of a batched input for those that drop whole channels (None: any shape).
+_DROPOUT_INPUT_DIMS = {nn.Dropout: None, nn.Dropout1d: 3, nn.Dropout2d: 4, nn.Dropout3d: 5}
+
+
+@contextmanager
+def _dropout_per_global_batch(model: nn.Module) -> Iterator[Callable[[Share], None]]:
+    """While active, the model's dropout layers draw masks for the global batch and keep this share's.
+
+    Yields a function that sets the `Share` of the next forward pass. Each
+    mask is drawn as PyTorch's CPU dropout draws it (`bernoulli_(1 - p)` on
+    an empty tensor, divided by `1 - p`), but shaped for the whole global
+    batch; in one process that is the same mask, so nothing changes there.
+    An input whose first dimension is not this share's images (a layer
+    applied to reshaped data) falls back to PyTorch's own dropout.
+    """
+    current: dict[str, Share] = {}
+
+    def forward_of(module: nn.Module, dims: int | None) -> Callable[[torch.Tensor], torch.Tensor]:
+        native = type(module).forward
+
+        def forward(input: torch.Tensor) -> torch.Tensor:
+            share, p = current.get("share"), module.p
+            if (not module.training or p in (0, 1) or share is None or input.dim() == 0
+                    or (dims is not None and input.dim() != dims)
+                    or len(share) != len(input)):
+                return native(module, input)
+            if dims is None:
+                shape = (share.size, *input.shape[1:])
+            else:  # one draw per channel: whole feature maps are dropped
+                shape = (share.size, input.shape[1], *[1] * (dims - 2))
+            noise = torch.empty(shape, dtype=input.dtype, device=input.device).bernoulli_(1 - p).div_(1 - p)
+            noise = share.take(noise)
+            return input.mul_(noise) if module.inplace else input * noise
+
+        return forward
+
+    patched = [m for m in model.modules() if type(m) in _DROPOUT_INPUT_DIMS and "forward" not in vars(m)]
+    for module in patched:
+        module.forward = forward_of(module, _DROPOUT_INPUT_DIMS[type(module)])
+    try:
+        yield lambda share: current.__setitem__("share", share)
+    finally:
+        for module in patched:
+            del module.forward
+
+
+def _seed_of(*numbers: int) -> int:
+    # A 63-bit seed from several numbers, with no structure shared between neighbors.
+    return int.from_bytes(hashlib.sha256(repr(numbers).encode()).digest()[:8], "big") >> 1
 
 
 def fit(
@@ -359,6 +339,8 @@ def fit(
     device: str | torch.device | None = None,
     progress: bool | None = None,
     checkpoint: str | Path | None = None,
+    resume: bool = False,
+    run_settings: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     on_epoch: Callable[[History], None] | None = None,
 ) -> History:
@@ -369,7 +351,8 @@ def fit(
     the same as an uninterrupted one. Under torchrun (a process group is
     running) every process calls `fit` alike: the model is wrapped in
     `DistributedDataParallel`, each process trains on its share of every
-    batch, and all return the same history.
+    batch, and all return the same history, the one a single process
+    computes (augmentation and dropout included; `train_one_epoch` says how).
 
     The regularisers the chapters compare are options here, so each can be
     switched on alone: `weight_decay` (decoupled, as in AdamW), a learning-rate
@@ -377,13 +360,15 @@ def fit(
     (see `cnn_tutorial.augment`; if it has a `set_epoch` method, it is called
     before each epoch). Dropout belongs to the model.
 
+    On return the model is in evaluation mode, on `device`.
+
     Args:
         model: A module mapping a batch of inputs to class scores (logits).
-        train_set: Yields `(input, label)` pairs.
+        train_set: Yields `(input, label)` pairs; not empty.
         epochs: Passes over `train_set`, counting those of a resumed checkpoint.
         test_set: Evaluated after every epoch when given.
         batch_size: Inputs per optimization step (all processes together).
-        lr: Adam's (initial) learning rate.
+        lr: Adam's (initial) learning rate, a finite positive number.
         weight_decay: AdamW's decoupled weight decay; 0 means plain Adam.
         schedule: `None` (constant rate), `"cosine"` (cosine decay towards 0
             over the epochs: `lr · (1 + cos(π·epoch/epochs)) / 2`) or `"step"`
@@ -393,18 +378,29 @@ def fit(
         seed: Seed of the shuffling.
         device: Where to train; `None` picks one with `pick_device`.
         progress: Show a progress bar; `None` shows it only in a terminal.
-        checkpoint: A file to keep the run in (see `cnn_tutorial.cli.checkpoints`).
-            Rewritten after every epoch (by rank 0); if it exists when `fit`
-            starts, training resumes from it.
-        extra: Saved in the checkpoint's `extra` (e.g. the command line's settings).
+        checkpoint: A file to keep the run in (see `cnn_tutorial.checkpoints`),
+            rewritten after every epoch (by rank 0).
+        resume: Continue the run saved in `checkpoint` (which must exist)
+            instead of starting afresh; without it an existing `checkpoint`
+            is an error, never silently continued or overwritten.
+        run_settings: Further settings the run depends on (a model's or data
+            set's name, the augmentation), saved in the checkpoint; a resumed
+            run must give the same ones, as it must give the same `lr`,
+            `batch_size`, `weight_decay`, `schedule` and `seed`.
+        extra: Saved in the checkpoint's `extra` and not checked on resume.
         on_epoch: Called with the history after every epoch (and checkpoint).
 
     Returns:
-        The per-epoch `History`.
+        The per-epoch `History` (with a resumed checkpoint's epochs first).
 
     Raises:
-        ValueError: If `epochs` or `batch_size` is less than 1, `schedule` is
-            unknown, or `checkpoint` was written with other settings.
+        ValueError: If `epochs` or `batch_size` is less than 1, `lr` is not
+            a finite positive number or `weight_decay` not a finite number >= 0,
+            `schedule` is unknown, `train_set` is empty, `checkpoint` exists
+            without `resume`, or `resume` is given without `checkpoint`.
+        ResumeError: If `checkpoint` was written with other settings, or
+            already has more than `epochs` epochs.
+        FileNotFoundError: If `resume` is true and `checkpoint` does not exist.
 
     Examples:
         >>> from cnn_tutorial.data import load_digits
@@ -419,18 +415,38 @@ def fit(
     """
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite positive number, got {lr}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if len(train_set) == 0:
+        raise ValueError("train_set is empty: there is nothing to train on")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs the checkpoint to resume from")
+    if checkpoint is not None and not resume and Path(checkpoint).exists():
+        raise ValueError(
+            f"{checkpoint} already exists; pass resume=True to continue that run, or choose another checkpoint file"
+        )
+    settings = {**(run_settings or {}), "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+                "schedule": schedule, "seed": seed}
+    state = None
+    if resume:
+        state = read_checkpoint(checkpoint)  # read once, checked before the model is touched
+        check_resumable(state, settings, epochs, checkpoint)
     device = pick_device(device)
     model.to(device)
     if weight_decay:
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    settings = {"batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "schedule": schedule, "seed": seed}
     history, start = History(), 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        history, start = _resume(checkpoint, model, optimizer, settings, epochs)
+    if state is not None:
+        restored = restore_checkpoint(state, model, optimizer, path=checkpoint)
+        # Dropout and augmentation draw from the global generators: continue them where the run stopped.
+        set_rng_state(restored.rng_state)
+        history, start = restored.history, restored.epoch
     distributed = dist.is_available() and dist.is_initialized()
     trained = model
     if distributed and dist.get_world_size() > 1:
@@ -455,12 +471,11 @@ def fit(
             history.test_loss.append(result.loss)
             history.test_accuracy.append(result.accuracy)
         if checkpoint is not None and (not distributed or dist.get_rank() == 0):
-            from cnn_tutorial.cli.checkpoints import save_checkpoint
-
             save_checkpoint(checkpoint, model, optimizer, epoch + 1, history,
                             {**(extra or {}), "fit": settings | {"epochs": epochs}})
         if on_epoch is not None:
             on_epoch(history)
+    model.eval()
     return history
 
 
@@ -472,23 +487,6 @@ def _lr_factor(schedule: str | None, epoch: int, epochs: int) -> float:
     return 1.0
 
 
-def _resume(path, model, optimizer, settings: dict, epochs: int) -> tuple[History, int]:
-    from cnn_tutorial.cli.checkpoints import load_checkpoint, set_rng_state
-
-    state = load_checkpoint(path, model, optimizer)
-    saved = state.extra.get("fit", {})
-    different = [f"{key}={saved.get(key)!r} (not {value!r})" for key, value in settings.items() if saved.get(key) != value]
-    if settings["schedule"] is not None and saved.get("epochs") != epochs:
-        different.append(f"epochs={saved.get('epochs')} (a {settings['schedule']} schedule is planned over them)")
-    if different:
-        raise ValueError(f"{path} was trained with {', '.join(different)}; resume with the same settings")
-    if state.epoch > epochs:
-        raise ValueError(f"{path} already has {state.epoch} epochs, more than epochs={epochs}")
-    # Dropout and augmentation draw from the global generators: continue them where the run stopped.
-    set_rng_state(state.rng_state)
-    return state.history, state.epoch
-
-
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -498,7 +496,8 @@ def evaluate(
 ) -> Evaluation:
     """Mean cross-entropy loss and accuracy of `model` on `dataset`.
 
-    The model is put in evaluation mode (dropout off, batch norm frozen).
+    The model runs in evaluation mode (dropout off, batch norm frozen) and
+    is left as it was found: its mode, and its device when `device` is another one.
 
     Args:
         model: A classifier returning logits.
@@ -518,20 +517,25 @@ def evaluate(
         >>> nn.init.zeros_(always_zero[1].weight); nn.init.zeros_(always_zero[1].bias)
         Parameter containing: ...
         >>> result = evaluate(always_zero, load_digits("test"))
-        >>> round(result.accuracy, 2)  # ties go to class 0, one digit in ten
-        0.1
+        >>> round(result.accuracy, 2), always_zero.training  # ties go to class 0, one digit in ten
+        (0.1, True)
     """
     if len(dataset) == 0:
         raise ValueError("cannot evaluate on an empty dataset")
-    device = model_device(model) if device is None else torch.device(device)
+    found_on, was_training = model_device(model), model.training
+    device = found_on if device is None else torch.device(device)
     model.to(device)
     model.eval()
-    total_loss = torch.zeros((), dtype=torch.float64, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    in_order = [list(range(i, min(i + batch_size, len(dataset)))) for i in range(0, len(dataset), batch_size)]
-    for inputs, labels in batches(dataset, in_order):
-        inputs, labels = inputs.to(device), labels.to(device)
-        logits = model(inputs)
-        total_loss += F.cross_entropy(logits, labels, reduction="sum")
-        correct += (logits.argmax(dim=1) == labels).sum()
-    return Evaluation(total_loss.item() / len(dataset), correct.item() / len(dataset))
+    try:
+        total_loss = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        in_order = [list(range(i, min(i + batch_size, len(dataset)))) for i in range(0, len(dataset), batch_size)]
+        for inputs, labels in batches(dataset, in_order):
+            inputs, labels = inputs.to(device), labels.to(device)
+            logits = model(inputs)
+            total_loss += F.cross_entropy(logits, labels, reduction="sum")
+            correct += (logits.argmax(dim=1) == labels).sum()
+        return Evaluation(total_loss.item() / len(dataset), correct.item() / len(dataset))
+    finally:
+        model.train(was_training)
+        model.to(found_on)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from cnn_tutorial.blocks import MLP, ConvBlock, Residual
-from cnn_tutorial.training import set_seed
+from cnn_tutorial.runtime import set_seed
 
 # MLP
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_tutorial.cli.checkpoints import (
+from cnn_tutorial.checkpoints import (
     get_rng_state,
     load_checkpoint,
     read_checkpoint,
@@ -16,7 +16,7 @@ from cnn_tutorial.cli.checkpoints import (
     set_rng_state,
 )
 from cnn_tutorial.models import DigitCNN
-from cnn_tutorial.training import History
+from cnn_tutorial.history import History
 
 
 def trained_model(steps: int = 3, seed: int = 0):

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from cnn_tutorial import cli, training
-from cnn_tutorial.cli.checkpoints import read_checkpoint
+from cnn_tutorial.checkpoints import read_checkpoint
 from cnn_tutorial.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,7 +180,7 @@ def test_resume_with_augmentation_weight_decay_and_schedule_is_exact(tmp_path):
 def test_a_schedule_is_resumed_only_over_the_same_epochs(tmp_path, capsys):
     assert train(tmp_path, 1, "--schedule", "cosine") == 0
     assert train(tmp_path, 2, "--schedule", "cosine", "--resume") == 2
-    assert_one_line_error(capsys.readouterr(), "plans its cosine schedule over --epochs 1")
+    assert_one_line_error(capsys.readouterr(), "trained with epochs=1 (a cosine schedule is planned over them)")
 
 
 def test_metrics_files_are_replaced_whole(tmp_path, monkeypatch):
@@ -300,6 +300,11 @@ BAD_ARGUMENTS = {
         "argument --batch-size: expected an integer, got 'many'",
     ),
     "negative learning rate": (["train", "--lr", "-1"], "argument --lr: must be positive"),
+    "learning rate nan": (["train", "--lr", "nan"], "argument --lr: expected a finite number, got nan"),
+    "infinite weight decay": (["train", "--weight-decay", "inf"], "argument --weight-decay: expected a finite number"),
+    "negative seed": (["train", "--seed", "-1"], "argument --seed: must be from 0 to 4294967295 (2**32 - 1), got -1"),
+    "seed too large": (["train", "--seed", "4294967296"], "argument --seed: must be from 0 to 4294967295"),
+    "seed not a number": (["train", "--seed", "1.5"], "argument --seed: expected an integer, got '1.5'"),
     "unknown data set": (["train", "--dataset", "cifar"], "argument --dataset: invalid choice: 'cifar'"),
     "unknown option": (["train", "--epoch", "2", "--colour"], "unrecognized arguments: --colour"),
     "model does not fit data": (
@@ -371,9 +376,9 @@ def test_training_into_a_used_folder_needs_resume(straight, capsys):
 def test_resume_with_other_settings(straight, capsys):
     out = straight[0]
     assert main(["train", *TINY, "--lr", "0.1", "--epochs", "4", "--out", str(out), "--resume"]) == 2
-    assert_one_line_error(capsys.readouterr(), "was trained with --lr 0.01 (not 0.1); resume with the same settings")
+    assert_one_line_error(capsys.readouterr(), "was trained with lr=0.01 (not 0.1); resume with the same settings")
 
 
 def test_resume_with_fewer_epochs_than_done(straight, capsys):
     assert train(straight[0], 2, "--resume") == 2
-    assert_one_line_error(capsys.readouterr(), "already has 3 epochs, more than --epochs 2")
+    assert_one_line_error(capsys.readouterr(), "already has 3 epochs, more than epochs=2")

@@ -15,7 +15,7 @@ from archive_builders import (
 
 from cnn_tutorial import archives
 from cnn_tutorial.archives import RemoteFile
-from cnn_tutorial.cli.checkpoints import read_checkpoint
+from cnn_tutorial.checkpoints import read_checkpoint
 from cnn_tutorial.cli import main
 
 FAST = ["--epochs", "1", "--batch-size", "8", "--device", "cpu"]

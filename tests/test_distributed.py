@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from cnn_tutorial.cli.checkpoints import read_checkpoint
+from cnn_tutorial.checkpoints import read_checkpoint
 from cnn_tutorial.cli import main
 from cnn_tutorial.cli.distributed import World, free_port, process_group
 from cnn_tutorial.data import load_digits

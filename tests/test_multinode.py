@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_tutorial.cli.checkpoints import read_checkpoint
+from cnn_tutorial.checkpoints import read_checkpoint
 from cnn_tutorial.cli import main
 from cnn_tutorial.cli.distributed import free_port
 

@@ -19,7 +19,7 @@ from cnn_tutorial.plotting import (  # noqa: E402
     show_images,
     use_chinese_font,
 )
-from cnn_tutorial.training import History  # noqa: E402
+from cnn_tutorial.history import History  # noqa: E402
 
 CHINESE = "卷积神经网络 池化 感受野"
 

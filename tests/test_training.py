@@ -1,15 +1,19 @@
 """Seeding, device choice, `fit`, `evaluate` and `History`."""
 
 import random
+import re
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import TensorDataset
 
+from cnn_tutorial import training
+from cnn_tutorial.checkpoints import ResumeError
 from cnn_tutorial.data import ImageSet, load_digits
-from cnn_tutorial.training import Evaluation, History, evaluate, fit, pick_device, set_seed
+from cnn_tutorial.training import Evaluation, History, evaluate, fit, model_device, pick_device, set_seed
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +182,20 @@ def test_fit_without_test_set(small_train):
     assert history.epochs == 1 and history.test_loss == [] and history.test_accuracy == []
 
 
-def test_fit_accepts_a_torch_device_and_trains_there(small_train):
+def test_fit_trains_on_the_device_it_is_given(small_train, monkeypatch):
+    # On a CPU-only machine every device is the CPU, so what is checked is that the given device
+    # (not an automatic choice) decides, and that the weights there were trained; the CUDA case
+    # is test_fit_on_cuda_matches_the_cpu.
+    asked = []
+    monkeypatch.setattr(training, "pick_device", lambda device=None: asked.append(device) or pick_device(device))
     set_seed(0)
     model = linear_model()
+    before = [p.detach().clone() for p in model.parameters()]
     fit(model, small_train, epochs=1, device=torch.device("cpu"), progress=False)
-    assert {p.device for p in model.parameters()} == {torch.device("cpu")}
+    assert asked == [torch.device("cpu")]
+    assert model_device(model) == torch.device("cpu")
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert not model.training  # fit returns the model ready to use, in evaluation mode
 
 
 def test_fit_on_cuda_matches_the_cpu(small_train, needs_cuda):
@@ -238,7 +251,7 @@ def test_fit_resumed_from_a_checkpoint_equals_an_uninterrupted_fit(small_train, 
         fit(dropout_conv(), small_train, checkpoint=tmp_path / "run.pt", on_epoch=stop_after_two, **options)
     set_seed(1)  # a fresh process: other weights and generator states until the checkpoint is read
     resumed_model = dropout_conv()
-    resumed = fit(resumed_model, small_train, checkpoint=tmp_path / "run.pt", **options)
+    resumed = fit(resumed_model, small_train, checkpoint=tmp_path / "run.pt", resume=True, **options)
     assert resumed == expected and resumed.epochs == 4
     for (name, a), b in zip(straight.state_dict().items(), resumed_model.state_dict().values()):
         assert torch.equal(a, b), f"{name} differs"
@@ -247,9 +260,49 @@ def test_fit_resumed_from_a_checkpoint_equals_an_uninterrupted_fit(small_train, 
 def test_fit_refuses_a_checkpoint_of_other_settings(small_train, tmp_path):
     set_seed(0)
     fit(linear_model(), small_train, epochs=1, lr=0.01, checkpoint=tmp_path / "run.pt", device="cpu", progress=False)
-    with pytest.raises(ValueError, match=r"trained with lr=0.01 \(not 0.02\)"):
-        fit(linear_model(), small_train, epochs=2, lr=0.02, checkpoint=tmp_path / "run.pt", device="cpu",
+    model = linear_model()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ResumeError, match=r"trained with lr=0.01 \(not 0.02\)"):
+        fit(model, small_train, epochs=2, lr=0.02, checkpoint=tmp_path / "run.pt", resume=True, device="cpu",
             progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # checked before loading anything
+    with pytest.raises(ResumeError, match=r"run_a.pt was trained with model='a' \(not 'b'\)"):
+        path = tmp_path / "run_a.pt"
+        fit(linear_model(), small_train, epochs=1, checkpoint=path, run_settings={"model": "a"}, progress=False)
+        fit(linear_model(), small_train, epochs=2, checkpoint=path, run_settings={"model": "b"}, resume=True,
+            progress=False)
+
+
+def test_fit_never_silently_resumes_or_overwrites_a_checkpoint(small_train, tmp_path):
+    path = tmp_path / "run.pt"
+    options = dict(epochs=1, lr=0.01, checkpoint=path, device="cpu", progress=False)
+    set_seed(0)
+    fit(linear_model(), small_train, **options)
+    written = path.read_bytes()
+    with pytest.raises(ValueError, match=r"run.pt already exists; pass resume=True to continue that run"):
+        fit(linear_model(), small_train, **options)
+    assert path.read_bytes() == written
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        fit(linear_model(), small_train, **(options | {"checkpoint": tmp_path / "missing.pt"}), resume=True)
+    with pytest.raises(ValueError, match="resume=True needs the checkpoint"):
+        fit(linear_model(), small_train, epochs=1, resume=True)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(lr=float("nan")), "lr must be a finite positive number, got nan"),
+        (dict(lr=0.0), "lr must be a finite positive number, got 0.0"),
+        (dict(lr=float("inf")), "lr must be a finite positive number, got inf"),
+        (dict(weight_decay=-0.1), "weight_decay must be a finite number >= 0, got -0.1"),
+        (dict(train_set=TensorDataset(torch.zeros(0, 1, 8, 8), torch.zeros(0, dtype=torch.long))),
+         "train_set is empty: there is nothing to train on"),
+    ],
+)
+def test_fit_refuses_inputs_it_cannot_train_with(small_train, options, message):
+    arguments = dict(train_set=small_train, epochs=1, device="cpu", progress=False) | options
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fit(linear_model(), **arguments)
 
 
 def test_fit_progress_false_prints_nothing(small_train, capsys):
@@ -283,15 +336,20 @@ def test_evaluate_matches_a_direct_computation(digits):
     assert result.accuracy == pytest.approx((logits.argmax(1) == test.labels).float().mean().item())
 
 
-def test_evaluate_ignores_batch_size_and_uses_eval_mode(digits):
+def test_evaluate_ignores_batch_size_uses_eval_mode_and_leaves_the_model_as_it_was(digits):
     _, test = digits
     set_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(64, 10))
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Dropout(0.5), nn.Linear(72, 10))
     model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
     a = evaluate(model, test, batch_size=7)
     b = evaluate(model, test, batch_size=1000)
-    assert a.accuracy == b.accuracy
+    assert a.accuracy == b.accuracy  # dropout off and batch norm frozen: the batches do not matter
     assert a.loss == pytest.approx(b.loss, rel=1e-5)
+    assert model.training  # back in the mode it was in
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())  # running stats untouched
+    model.eval()
+    evaluate(model, test)
     assert not model.training
 
 

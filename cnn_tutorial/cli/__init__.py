@@ -28,6 +28,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -45,12 +46,14 @@ from cnn_tutorial.archives import (
     load_cifar10,
     load_mnist,
 )
-from cnn_tutorial.augment import compose, random_flip, random_shift
-from cnn_tutorial.cli.checkpoints import read_checkpoint
+from cnn_tutorial.augment import Share, compose, random_flip, random_shift
+from cnn_tutorial.checkpoints import ResumeError, check_resumable, read_checkpoint
 from cnn_tutorial.cli.distributed import launched_by_torchrun, process_group
 from cnn_tutorial.data import ImageSet, load_digits, make_shapes
+from cnn_tutorial.history import History
 from cnn_tutorial.models import DigitCNN, GreyConvNet, SimpleCNN
-from cnn_tutorial.training import History, ShardedBatchSampler, evaluate, fit, pick_device, set_seed
+from cnn_tutorial.runtime import pick_device, set_seed
+from cnn_tutorial.training import ShardedBatchSampler, evaluate, fit
 
 MODELS: dict[str, Callable[[], nn.Module]] = {
     "simple-cnn": SimpleCNN,
@@ -73,8 +76,8 @@ INPUT_SHAPES = {"shapes": (3, 32, 32), "digits": (1, 8, 8), "cifar10": (3, 32, 3
 AUGMENTS = {"shift": lambda seed: random_shift(2, seed=seed), "flip": lambda seed: random_flip(seed=seed)}
 
 CHECKPOINT = "checkpoint.pt"
-# A resumed run must use the settings the checkpoint was trained with (--epochs may grow).
-RUN_SETTINGS = ("model", "dataset", "batch_size", "lr", "weight_decay", "schedule", "augment", "seed")
+# Settings of a run that fit does not know itself; a resumed run must repeat them (fit checks its own).
+RUN_SETTINGS = ("model", "dataset", "augment")
 
 
 class UsageError(Exception):
@@ -109,11 +112,23 @@ def _positive(kind: type, zero: bool = False) -> Callable[[str], int | float]:
             raise argparse.ArgumentTypeError(
                 f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
             ) from None
+        if not math.isfinite(value):  # float("nan") < 0 is False: nan and inf would pass the test below
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
         if value < 0 or (value == 0 and not zero):
             raise argparse.ArgumentTypeError(f"must be {'>= 0' if zero else 'positive'}, got {text}")
         return value
 
     return parse
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**32:  # the range NumPy's generator accepts (set_seed seeds it)
+        raise argparse.ArgumentTypeError(f"must be from 0 to 4294967295 (2**32 - 1), got {text}")
+    return value
 
 
 def build_parser(prog: str = "cnn-tutorial") -> argparse.ArgumentParser:
@@ -152,7 +167,7 @@ def build_parser(prog: str = "cnn-tutorial") -> argparse.ArgumentParser:
     add("--schedule", choices=("cosine", "step"), help="learning-rate schedule (default: constant)")
     add("--augment", nargs="+", choices=sorted(AUGMENTS), default=[], metavar="{" + ",".join(sorted(AUGMENTS)) + "}",
         help="augment the training batches: random shifts of up to 2 pixels, random mirroring")
-    add("--seed", type=int, default=0, help="seed of initial weights, shuffling and augmentation (default: 0)")
+    add("--seed", type=_seed, default=0, help="seed of initial weights, shuffling and augmentation (default: 0)")
     add("--out", default="runs", help="folder for checkpoint.pt, metrics.json, metrics.csv (default: runs)")
     add("--resume", action="store_true", help="continue from --out's checkpoint.pt")
     add("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
@@ -200,7 +215,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "cnn-tutorial") -> int:
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
-    except (CommandError, FileNotFoundError, DownloadError, ArchiveError) as error:
+    except (CommandError, ResumeError, FileNotFoundError, DownloadError, ArchiveError) as error:
         print(f"{prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -214,7 +229,10 @@ class EpochAugment:
 
     `fit` calls `set_epoch` before each epoch, so the random shifts and flips
     of an epoch do not depend on the epochs before it, and a resumed run
-    augments exactly as an uninterrupted one.
+    augments exactly as an uninterrupted one. `fit` also passes the `Share`
+    of each global batch that this process holds: every process draws the
+    shifts and flips of the whole global batch and applies its slice, so
+    torchrun augments exactly as one process.
 
     Examples:
         >>> augment = EpochAugment(["flip"], seed=0); augment.set_epoch(3)
@@ -232,8 +250,8 @@ class EpochAugment:
         seed = self.seed * 1_000_003 + epoch
         self.apply = compose(*(AUGMENTS[name](seed + i) for i, name in enumerate(self.names)))
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.apply(batch)
+    def __call__(self, batch: torch.Tensor, share: Share | None = None) -> torch.Tensor:
+        return self.apply(batch, share=share)
 
 
 def train(args: argparse.Namespace) -> None:
@@ -249,7 +267,8 @@ def train(args: argparse.Namespace) -> None:
     Raises:
         CommandError: If the model does not fit the data set, `--out` already
             holds a run and `--resume` is missing, or the checkpoint was
-            trained with other settings.
+            trained with other settings (`fit`'s `ResumeError`, checked here
+            before the data are loaded).
         FileNotFoundError: If `--resume` finds no checkpoint.
 
     Examples:
@@ -279,10 +298,8 @@ def train(args: argparse.Namespace) -> None:
     checkpoint_path = out / CHECKPOINT
     start = 0
     if args.resume:
-        with _as_command_error():
-            state = read_checkpoint(checkpoint_path)
-        _check_resumable(state, settings, args.epochs, checkpoint_path)
-        start = state["epoch"]
+        with _as_command_error():  # the check fit repeats, made before the data are loaded
+            start = check_resumable(read_checkpoint(checkpoint_path), _checked(settings), args.epochs, checkpoint_path)
     elif checkpoint_path.exists():
         raise CommandError(
             f"{checkpoint_path} already exists; add --resume to continue that run, or choose another --out"
@@ -322,7 +339,8 @@ def train(args: argparse.Namespace) -> None:
         fit(model, train_set, epochs=args.epochs, test_set=test_set, batch_size=args.batch_size, lr=args.lr,
             weight_decay=args.weight_decay, schedule=args.schedule,
             augment=EpochAugment(args.augment, args.seed) if args.augment else None, seed=args.seed,
-            device=world.device, progress=None, checkpoint=checkpoint_path,
+            device=world.device, progress=None, checkpoint=checkpoint_path, resume=args.resume,
+            run_settings={key: settings[key] for key in RUN_SETTINGS},
             extra={"settings": settings, "world_size": world.world_size}, on_epoch=report)
 
 
@@ -553,21 +571,7 @@ def _check_model_fits(model: str, dataset: str) -> None:
         )
 
 
-def _check_resumable(state: dict, settings: dict, epochs: int, path: Path) -> None:
-    saved = state["extra"].get("settings")
-    if not isinstance(saved, dict):
-        raise CommandError(f"{path} was not written by the train command; cannot resume from it")
-    different = [
-        f"--{key.replace('_', '-')} {saved.get(key)} (not {settings[key]})"
-        for key in RUN_SETTINGS
-        if saved.get(key) != settings[key]
-    ]
-    if different:
-        raise CommandError(f"{path} was trained with {', '.join(different)}; resume with the same settings")
-    if state["epoch"] > epochs:
-        raise CommandError(f"{path} already has {state['epoch']} epochs, more than --epochs {epochs}")
-    if settings["schedule"] and state["extra"].get("fit", {}).get("epochs") != epochs:
-        raise CommandError(
-            f"{path} plans its {settings['schedule']} schedule over --epochs {state['extra']['fit']['epochs']}; "
-            "resume with the same --epochs"
-        )
+def _checked(settings: dict) -> dict:
+    # What fit checks on resume: the run settings it is given, then its own (in fit's order).
+    own = ("batch_size", "lr", "weight_decay", "schedule", "seed")
+    return {key: settings[key] for key in (*RUN_SETTINGS, *own)}

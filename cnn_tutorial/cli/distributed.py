@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.distributed as dist
 
-from cnn_tutorial.training import pick_device
+from cnn_tutorial.runtime import pick_device
 
 
 @dataclass(frozen=True)
