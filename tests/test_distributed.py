@@ -1,6 +1,7 @@
 """Two processes under torchrun train exactly what one process trains with the same global batch,
-through `fit` and through the command line; only rank 0 prints and writes. The sampler that makes
-this true is tested on its own first."""
+through `fit` and through the command line, also with augmentation and dropout (drawn for the
+global batch, each process keeping its share); only rank 0 prints and writes. The sampler that
+makes this true is tested on its own first."""
 
 import json
 import os
@@ -83,43 +84,63 @@ def test_without_torchrun_everything_is_a_world_of_one(monkeypatch):
 # ---------------------------------------------------------------- fit in two processes
 
 # Each rank calls fit as a chapter would; rank 0 saves what it got. 1347 digits in batches of 64
-# leave a last batch of 3: shares of 2 and 1, the uneven case of the loss scaling.
-FIT_SCRIPT = """
-import sys, torch, torch.distributed as dist
+# leave a last batch of 3: shares of 2 and 1, the uneven case of the loss scaling. The test runs the
+# same `run` in one process for comparison. "plain" is DigitCNN as is; "random" adds dropout layers
+# (elementwise and whole channels) and shift-and-flip augmentation, whose draws must be made for
+# the global batch for two processes to equal one.
+FIT_RUN = """
+import torch
+from torch import nn
+from cnn_tutorial.augment import compose, random_flip, random_shift
 from cnn_tutorial.data import load_digits
 from cnn_tutorial.models import DigitCNN
 from cnn_tutorial.training import fit, set_seed
 
+
+def run(variant):
+    set_seed(4)
+    options = dict(epochs=2, test_set=load_digits("test"), batch_size=64, lr=0.01, weight_decay=0.01,
+                   schedule="cosine", seed=9, device="cpu", progress=False)
+    if variant == "plain":
+        model = DigitCNN()
+    else:
+        model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Dropout2d(0.2), nn.Flatten(),
+                              nn.Dropout(0.3), nn.Linear(8 * 8 * 8, 10))
+        options["augment"] = compose(random_shift(1, seed=2), random_flip(seed=3))
+    history = fit(model, load_digits("train"), **options)
+    return model.state_dict(), history
+"""
+
+FIT_SCRIPT = FIT_RUN + """
+import sys
+import torch.distributed as dist
+
 dist.init_process_group("gloo")
-set_seed(4)
-model = DigitCNN()
-history = fit(model, load_digits("train"), epochs=2, test_set=load_digits("test"), batch_size=64, lr=0.01,
-              weight_decay=0.01, schedule="cosine", seed=9, device="cpu", progress=False)
+weights, history = run(sys.argv[2])
 if dist.get_rank() == 0:
-    torch.save({"model": model.state_dict(), "history": history.__dict__}, sys.argv[1])
+    torch.save({"model": weights, "history": history.__dict__}, sys.argv[1])
 dist.barrier()
 dist.destroy_process_group()
 """
 
 
-def fit_in_one_process():
-    set_seed(4)
-    model = DigitCNN()
-    history = fit(model, load_digits("train"), epochs=2, test_set=load_digits("test"), batch_size=64, lr=0.01,
-                  weight_decay=0.01, schedule="cosine", seed=9, device="cpu", progress=False)
-    return model.state_dict(), history
+def fit_in_one_process(variant):
+    namespace = {}
+    exec(FIT_RUN, namespace)
+    return namespace["run"](variant)
 
 
-def test_fit_in_two_gloo_processes_equals_fit_in_one(tmp_path, needs_gloo):
+@pytest.mark.parametrize("variant", ["plain", "random"])
+def test_fit_in_two_gloo_processes_equals_fit_in_one(tmp_path, needs_gloo, variant):
     script, result_path = tmp_path / "fit_ddp.py", tmp_path / "result.pt"
     script.write_text(FIT_SCRIPT)
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr", "127.0.0.1",
-               "--master_port", str(free_port()), str(script), str(result_path)]
+               "--master_port", str(free_port()), str(script), str(result_path), variant]
     env = torchrun_environment(tmp_path, tmp_path / "unwatched")
     result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-4000:]
     ddp = torch.load(result_path, weights_only=True)
-    weights, history = fit_in_one_process()
+    weights, history = fit_in_one_process(variant)
     for name, value in weights.items():
         torch.testing.assert_close(ddp["model"][name], value, rtol=0, atol=1e-5, msg=f"{name} differs")
     for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
@@ -195,17 +216,40 @@ def one_process(tmp_path_factory):
     return out
 
 
-def test_two_processes_reach_the_weights_of_one(two_processes, one_process):
-    ddp, single = read_checkpoint(two_processes[0] / "checkpoint.pt"), read_checkpoint(one_process / "checkpoint.pt")
+def assert_same_run(ddp_out: Path, single_out: Path) -> None:
+    ddp, single = read_checkpoint(ddp_out / "checkpoint.pt"), read_checkpoint(single_out / "checkpoint.pt")
     assert ddp["model"].keys() == single["model"].keys()
     for name, value in single["model"].items():
         torch.testing.assert_close(ddp["model"][name], value, rtol=0, atol=1e-5, msg=f"{name} differs")
     assert ddp["extra"]["world_size"] == 2 and single["extra"]["world_size"] == 1
-    ddp_rows = json.loads((two_processes[0] / "metrics.json").read_text())
-    single_rows = json.loads((one_process / "metrics.json").read_text())
+    ddp_rows = json.loads((ddp_out / "metrics.json").read_text())
+    single_rows = json.loads((single_out / "metrics.json").read_text())
     for a, b in zip(ddp_rows, single_rows, strict=True):
         for key in ("train_loss", "train_accuracy", "test_loss", "test_accuracy"):
             assert a[key] == pytest.approx(b[key], abs=1e-5)
+
+
+def test_two_processes_reach_the_weights_of_one(two_processes, one_process):
+    assert_same_run(two_processes[0], one_process)
+
+
+AUGMENTED = [*SETTINGS, "--augment", "shift", "flip", "--epochs", "1"]
+
+
+def test_two_processes_augment_as_one(tmp_path, needs_gloo):
+    """`--augment shift flip`: each process shifts and flips its share as one process would."""
+    two, one = tmp_path / "two", tmp_path / "one"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr", "127.0.0.1",
+               "--master_port", str(free_port()), "-m", "cnn_tutorial", "train", *AUGMENTED, "--out", str(two)]
+    result = subprocess.run(command, cwd=ROOT, env=torchrun_environment(tmp_path, tmp_path / "unwatched"),
+                            capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert main(["train", *AUGMENTED, "--out", str(one)]) == 0
+    assert_same_run(two, one)
+    plain = tmp_path / "plain"  # the augmentation did act
+    assert main(["train", *SETTINGS, "--epochs", "1", "--out", str(plain)]) == 0
+    assert not torch.equal(read_checkpoint(plain / "checkpoint.pt")["model"]["fc2.weight"],
+                           read_checkpoint(one / "checkpoint.pt")["model"]["fc2.weight"])
 
 
 def test_only_rank_0_prints(two_processes):

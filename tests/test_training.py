@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from cnn_tutorial import training
+from cnn_tutorial.augment import Share
 from cnn_tutorial.checkpoints import ResumeError
 from cnn_tutorial.data import ImageSet, load_digits
 from cnn_tutorial.training import Evaluation, History, evaluate, fit, model_device, pick_device, set_seed
@@ -388,3 +389,31 @@ def test_history_table_without_test_columns():
 def test_history_table_of_a_real_run(small_train):
     _, history = trained(0, small_train, epochs=3)
     assert len(history.table().splitlines()) == 1 + 3
+
+
+# ---------------------------------------------------------------- dropout drawn for the global batch
+
+
+@pytest.mark.parametrize(
+    "layer, shape",
+    [(nn.Dropout(0.3), (6, 5)), (nn.Dropout1d(0.5), (6, 3, 7)), (nn.Dropout2d(0.4), (6, 3, 4, 4)),
+     (nn.Dropout3d(0.5), (6, 2, 2, 2, 2)), (nn.Dropout(0.3, inplace=True), (5, 4))],
+    ids=["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "inplace"],
+)
+def test_dropout_per_global_batch_is_pytorchs_in_one_process_and_its_slices_in_several(layer, shape):
+    x = torch.rand(shape) + 1  # no zeros: a dropped value is visible
+    torch.manual_seed(0)
+    native = layer(x.clone())
+    with training._dropout_per_global_batch(layer) as use_share:
+        use_share(Share(len(x)))
+        torch.manual_seed(0)
+        one = layer(x.clone())
+        shares = []
+        for rank in range(2):  # each process, its generators seeded alike, holds half of the batch
+            use_share(Share(len(x), rank, 2))
+            torch.manual_seed(0)
+            shares.append(layer(x.tensor_split(2)[rank].clone()))
+    assert torch.equal(one, native)  # one process: exactly PyTorch's own CPU dropout
+    assert torch.equal(torch.cat(shares), native)  # two processes: the same masks, each on its images
+    assert not torch.equal(shares[0] == 0, shares[1][: len(shares[0])] == 0)  # not the same mask twice
+    assert "forward" not in vars(layer)  # the layer is itself again
