@@ -59,17 +59,6 @@ def page_html(root: Path, name: str) -> str:
     return (root / "site" / name / "index.html").read_text()
 
 
-def test_a_raising_cell_fails_the_build_and_names_the_error(tmp_path):
-    site = make_site(
-        tmp_path,
-        {"index.md": "# Home\n", "broken.md": notebook("x = 1", "raise ValueError('shape mismatch 42')", "y = 2")},
-    )
-    result = build(site)
-    assert result.returncode != 0
-    assert "broken.md" in result.stderr
-    assert "shape mismatch 42" in result.stderr
-
-
 def test_outputs_follow_the_package_and_unchanged_builds_reuse_the_cache(tmp_path):
     counter = tmp_path / "executions.txt"
     code = f"open({str(counter)!r}, 'a').write('run\\n')\nimport tinypkg\nprint('value is', tinypkg.VALUE * 10)"
@@ -126,18 +115,23 @@ def test_figures_become_files_and_the_executed_notebook_is_downloadable(tmp_path
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
-@pytest.mark.parametrize(
-    "source, expected",
-    [
-        ("x = 1  # 注释\n", "x = 1"),
-        ("# only a comment\ny = '#not'\n", "y = '#not'"),
-        ("def f():\n    # inner\n    return 1\n", "def f():\n    return 1"),
-    ],
-)
-def test_code_without_comments(source, expected):
-    from cnn_tutorial_docs.notebook_source import code_without_comments
+def test_the_key_sees_strings_and_tags_and_ignores_comments(tmp_path):
+    import logging
 
-    assert code_without_comments(source) == expected
+    from cnn_tutorial_docs import execution
+    from cnn_tutorial_docs.notebook_source import read_notebook
+
+    executor = execution.Executor(execution.Settings(root=tmp_path, cache_dir=tmp_path / "c"), logging.getLogger("t"))
+
+    def key(page: str) -> str:
+        return executor.key(read_notebook(page))
+
+    base = key(notebook('s = """a\nb"""\nprint(s)'))
+    assert key(notebook('# 注释\ns = """a\nb"""  # 注释\n\nprint(s)')) == base, "comments and blank lines between statements"
+    assert key(notebook('s = """a\n\nb"""\nprint(s)')) != base, "a blank line inside a string is code"
+    assert key(notebook('s = """a \nb"""\nprint(s)')) != base, "so is a trailing space inside a string"
+    tagged = NOTEBOOK_HEADER + '# Page\n\n```python tags=["raises-exception"]\ns = """a\nb"""\nprint(s)\n```\n'
+    assert key(tagged) != base, "cell tags change how a cell runs and renders"
 
 
 def test_files_a_notebook_writes_are_published_next_to_its_page_and_cached(tmp_path):
@@ -216,6 +210,7 @@ def test_an_edit_to_one_module_re_executes_only_the_notebooks_that_imported_it(t
     result = build(site)
     assert result.returncode == 0, result.stderr
     assert sorted(counter.read_text().split()) == ["a", "b", "b"], "only the importer of b.py runs again"
+    assert "Re-executing uses_b.md: tinypkg/b.py changed" in result.stderr, "the log says why"
     assert "b is 3" in page_html(site, "uses_b")
     assert "a is 1" in page_html(site, "uses_a")
 
@@ -288,20 +283,33 @@ def test_the_kernel_environment_and_library_versions_are_part_of_the_key(tmp_pat
     assert key(kernel_env={"CNN_TUTORIAL_DEVICE": "cpu"}) != base
 
 
-def test_the_kernel_environment_is_set_not_defaulted(tmp_path, monkeypatch):
+def test_the_kernel_environment_is_set_not_defaulted_nor_inherited(tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_TUTORIAL_DEVICE", "cuda")  # as the installation chapter teaches
-    site = make_site(tmp_path, {"index.md": "# Home\n", "nb.md": notebook("import os\nprint(os.environ['CNN_TUTORIAL_DEVICE'])")})
+    monkeypatch.setenv("PYTHONWARNINGS", "error")  # would change outputs, and is not in the key
+    code = "import os\nprint(os.environ['CNN_TUTORIAL_DEVICE'], os.environ.get('PYTHONWARNINGS', 'no-warnings-setting'))"
+    site = make_site(tmp_path, {"index.md": "# Home\n", "nb.md": notebook(code)})
     env = dict(os.environ, PYTHONPATH=str(site))
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(site / "mkdocs.yml")],
         cwd=site, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "cpu" in page_html(site, "nb") and "cuda" not in page_html(site, "nb")
+    assert "cpu no-warnings-setting" in page_html(site, "nb") and "cuda" not in page_html(site, "nb")
 
 
-def test_a_failing_cell_is_reported_with_its_markdown_line(tmp_path):
-    body = notebook("x = 1", "raise ValueError('boom 7')")
+def test_a_watched_package_imported_from_outside_its_folder_fails_clearly(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "tinypkg").mkdir(parents=True)
+    (elsewhere / "tinypkg" / "__init__.py").write_text("VALUE = 'other copy'\n")
+    code = f"import sys\nsys.path.insert(0, {str(elsewhere)!r})\nimport tinypkg\nprint(tinypkg.VALUE)"
+    site = make_site(tmp_path / "site", {"index.md": "# Home\n", "nb.md": notebook(code)})
+    result = build(site)
+    assert result.returncode != 0, "a page that ran another copy of the package would never go stale"
+    assert f"nb.md imported tinypkg from {elsewhere / 'tinypkg' / '__init__.py'}, not from {site / 'tinypkg'}" in result.stderr
+
+
+def test_a_raising_cell_fails_the_build_and_is_reported_with_its_markdown_line(tmp_path):
+    body = notebook("x = 1", "raise ValueError('boom 7')", "y = 2")
     site = make_site(tmp_path, {"index.md": "# Home\n", "bad.md": body})
     result = build(site)
     assert result.returncode != 0
@@ -451,4 +459,159 @@ def test_the_child_import_hook_starts_cleanly_and_writes_its_record(tmp_path):
     assert result.returncode == 0 and result.stderr == "", result.stderr
     (record,) = tmp_path.iterdir()
     assert record.name.startswith("imports-") and record.suffix == ".json"
-    assert any(name.endswith("json/__init__.py") for name in json.loads(record.read_text()))
+    assert ["json", str(Path(json.__file__))] in json.loads(record.read_text())
+
+
+# ---------------------------------------------------------------- housekeeping beside other builds
+
+
+def make_executor(root: Path, **settings):
+    import logging
+
+    from cnn_tutorial_docs import execution
+
+    return execution.Executor(
+        execution.Settings(root=root, cache_dir=root / ".cache" / "notebooks", **settings), logging.getLogger("test")
+    )
+
+
+def test_prune_survives_a_concurrent_build_and_clears_what_killed_builds_left(tmp_path, monkeypatch):
+    from filelock import FileLock
+
+    from cnn_tutorial_docs import execution
+
+    executor = make_executor(tmp_path, prune_days=1)
+    old = time.time() - 3 * 86400
+    for folder in (executor.entries, executor.locks, executor.work / "rnn-abc"):
+        folder.mkdir(parents=True)
+    stale_entry, kept_entry = executor.entries / "stale.json", executor.entries / "kept.json"
+    for path in (stale_entry, kept_entry, executor.locks / "stale.lock", executor.locks / "kept.lock",
+                 executor.locks / "held.lock", executor.settings.cache_dir / "x.tmp"):
+        path.write_text("{}")
+        os.utime(path, (old, old))
+    os.utime(executor.work / "rnn-abc", (old, old))
+    private = Path(execution._temp_root()) / (execution._PRIVATE_PREFIX + f"test{os.getpid()}")
+    private.mkdir()
+    os.utime(private, (old, old))
+    executor.used.add("kept")
+
+    vanished = executor.entries / "renamed-by-another-build.json"  # listed, then gone before stat()
+    real_glob = Path.glob
+    monkeypatch.setattr(Path, "glob", lambda self, pattern: [*real_glob(self, pattern), vanished])
+    held = FileLock(str(executor.locks / "held.lock"))
+    held.acquire()
+    try:
+        assert executor.prune() == ["stale"]
+    finally:
+        held.release()
+    monkeypatch.undo()
+    assert not stale_entry.exists() and kept_entry.exists()
+    assert sorted(p.name for p in executor.locks.iterdir()) == ["held.lock", "kept.lock"], "held or with an entry"
+    assert not (executor.work / "rnn-abc").exists() and not (executor.settings.cache_dir / "x.tmp").exists()
+    assert not private.exists()
+
+
+def test_a_duration_that_cannot_be_recorded_does_not_fail_the_notebook(tmp_path, monkeypatch):
+    from filelock import Timeout
+
+    from cnn_tutorial_docs import execution
+
+    class Busy:
+        def __init__(self, path, timeout=None):
+            self.path = path
+
+        def __enter__(self):
+            raise Timeout(self.path)
+
+        def __exit__(self, *_):
+            return False
+
+    monkeypatch.setattr(execution, "FileLock", Busy)
+    make_executor(tmp_path)._record_duration("docs/zh/rnn.md", 1.0)  # logged, not raised
+
+
+def test_a_run_started_while_handling_an_exception_still_records_its_dependencies(tmp_path):
+    from cnn_tutorial_docs.execution import Job
+    from cnn_tutorial_docs.notebook_source import read_notebook
+
+    make_site(tmp_path, {})
+    executor = make_executor(tmp_path, packages=["tinypkg"])
+    page = notebook("import tinypkg\nprint(tinypkg.VALUE)")
+    nb = read_notebook(page)
+    try:
+        raise ValueError("a caller inside an except block")
+    except ValueError:
+        execution = executor.execute(Job(executor.key(nb), nb, {"nb.md": page}))
+    assert list(execution.dependencies) == ["tinypkg/__init__.py"]
+
+
+# ---------------------------------------------------------------- the plugin's switches and rendering
+
+
+def test_enabled_false_renders_code_without_executing_and_cache_false_always_executes(tmp_path):
+    counter = tmp_path / "runs.txt"
+    page = notebook(counting(counter, "nb", "print('out', 6 * 7)"))
+    site = make_package_site(tmp_path / "off", {"index.md": "# Home\n", "nb.md": page}, {}, enabled="false")
+    result = build(site)
+    assert result.returncode == 0, result.stderr
+    assert not counter.exists() and "out 42" not in page_html(site, "nb") and "6 * 7" in page_html(site, "nb")
+
+    site = make_package_site(tmp_path / "nocache", {"index.md": "# Home\n", "nb.md": page}, {}, cache="false")
+    for _ in range(2):
+        result = build(site)
+        assert result.returncode == 0, result.stderr
+        assert "out 42" in page_html(site, "nb")
+    assert counter.read_text().split() == ["nb", "nb"]
+    assert not (site / ".cache" / "notebooks" / "entries").exists()
+
+
+def test_no_pruning_under_mkdocs_serve(tmp_path):
+    from cnn_tutorial_docs import notebooks
+
+    pruned = []
+    plugin = notebooks.NotebooksPlugin()
+    plugin.notebooks, plugin.texts = {}, {}
+    plugin.executor = make_executor(tmp_path)
+    plugin.executor.prune = lambda: pruned.append(True)
+    for command in ("serve", "build"):
+        plugin.on_startup(command=command, dirty=False)
+        plugin.execute_all()
+    assert pruned == [True], "pruned by the build only"
+    notebooks._STARTED["serve"] = False
+
+
+def test_the_execution_note_goes_under_the_title_never_into_code(tmp_path):
+    code = "# 一个注释, not a title\nprint(6 * 7)"
+    site = make_site(tmp_path, {"index.md": "# Home\n", "a.md": notebook(code, prose="No title yet.\n")})
+    result = build(site)
+    assert result.returncode == 0, result.stderr
+    html = page_html(site, "a")
+    note = html.index("ran when the site was built")
+    assert note < html.index("No title yet"), "no title: the note goes first"
+    assert "ran when the site was built" not in html[html.index("<pre") :]
+
+
+def test_the_wheel_build_reports_a_busy_lock_as_a_plugin_error(tmp_path, monkeypatch):
+    from filelock import Timeout
+    from mkdocs.exceptions import PluginError
+
+    from cnn_tutorial_docs import site_links
+
+    class Busy:
+        def __init__(self, path, timeout=None):
+            self.path = path
+
+        def __enter__(self):
+            raise Timeout(self.path)
+
+        def __exit__(self, *_):
+            return False
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    plugin = site_links.SiteLinksPlugin()
+    plugin.load_config({"sources": ["pkg"]})
+    plugin.root = tmp_path
+    monkeypatch.setattr(site_links, "FileLock", Busy)
+    with pytest.raises(PluginError, match="another build"):
+        plugin.build_wheel()

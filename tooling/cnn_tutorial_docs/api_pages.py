@@ -32,6 +32,8 @@ from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority, get_plugin_logger
 
+from cnn_tutorial_docs.atomic import write_text
+
 log = get_plugin_logger(__name__)
 
 MARKER = "<!-- api-modules -->"
@@ -137,7 +139,7 @@ class ApiPagesPlugin(BasePlugin[ApiPagesConfig]):
             for name, text in wanted.items():
                 path = folder / name
                 if not path.exists() or path.read_text(encoding="utf-8") != text:
-                    path.write_text(text, encoding="utf-8")
+                    write_text(path, text)  # a concurrent build may be reading it
         pages = [posixpath.join(self.config.folder, f"{m.short}.md") for m in self.modules]
         if not _extend_section(config.nav or [], self.config.index, pages):
             raise PluginError(f"cnn-tutorial-api: no nav section holds {self.config.index!r}")

@@ -5,17 +5,20 @@ Used by the `cnn-tutorial-notebooks` MkDocs plugin and by `run_page`.
 The cache key of a notebook has two parts:
 
 1. A *base key*: the code cells without comments (so the Chinese and English
-   pages, which differ only in comments, share one execution), the setup
-   code, the kernel's environment variables as the build sets them, the
-   Python version and every installed distribution's version (the kernel is
-   started with this very interpreter, so that is what it sees), and the
-   source of this executor itself.
+   pages, which differ only in comments, share one execution) and their
+   tags, the setup code, the kernel's environment (built from an allowlist,
+   not inherited: see `kernel_environment`), the Python version and every
+   installed distribution's version (the kernel is started with this very
+   interpreter, so that is what it sees), and the source of this executor.
 2. The *dependencies recorded when it ran*: after the last cell, a hidden
    step lists the modules the notebook imported; those that come from the
    watched package folders, with the package's data files, are stored with
    the outputs together with a hash of each. A cached execution is reused
    only while every recorded file is unchanged, so an edit to one module
-   re-executes only the chapters that imported it.
+   re-executes only the chapters that imported it. The files are hashed
+   *before* the kernel starts: a file saved while a notebook runs is a miss
+   next time. A module of a watched package imported from anywhere but its
+   folder fails the notebook (its outputs would not follow the folder).
 
 Execution is safe to interrupt and to run twice at once:
 
@@ -96,13 +99,18 @@ _cnn_tutorial_docs_setup()
 del _cnn_tutorial_docs_setup
 '''
 
-# Run, unseen, after a notebook's last cell: which modules did it import?
+# Run, unseen, after a notebook's last cell: which modules did it import, from which files?
 _RECORD_MODULES = f"""
 import json as _j, sys as _s
 with open({_MODULES_FILE!r}, "w") as _f:
-    _j.dump(sorted({{getattr(_m, "__file__", None) or "" for _m in list(_s.modules.values())}} - {{""}}), _f)
+    _j.dump(sorted((_n, _m.__file__) for _n, _m in list(_s.modules.items()) if getattr(_m, "__file__", None)), _f)
 del _j, _s, _f
 """
+
+# Inherited from the build's environment and passed to kernels, not keyed: they say where things
+# are, not what a notebook computes. Everything else a kernel sees is set by the executor (and keyed),
+# or named in `pass_env` (inherited and keyed).
+_PASSED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LD_LIBRARY_PATH")
 
 
 class NotebookError(Exception):
@@ -172,8 +180,10 @@ class Settings:
     notebook_timeout: int = 300
     workers: int = 2
     kernel_env: dict[str, str] = field(default_factory=dict)
+    pass_env: list[str] = field(default_factory=list)  # more variables inherited from the build (keyed)
     max_published_bytes: int = 2 * 1024 * 1024
     prune_days: float = 14.0
+    cache: bool = True  # False: neither read nor fill the cache
 
 
 def _sha256(data: bytes) -> str:
@@ -215,6 +225,7 @@ def default_kernel_env(workers: int) -> dict[str, str]:
     threads = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
     return {
         "CNN_TUTORIAL_DEVICE": "cpu",  # the same numbers on every build machine
+        "LANG": "C.UTF-8",
         "OMP_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
         "PYTHONHASHSEED": "0",
@@ -242,6 +253,8 @@ class Executor:
             ),
             "versions": installed_versions(),
             "kernel_env": dict(sorted(settings.kernel_env.items())),
+            "pass_env": {name: os.environ.get(name) for name in sorted(settings.pass_env)},
+            "python_path": self._python_path(),
             "setup": settings.setup_code,
             "allow_errors": settings.allow_errors,
         }
@@ -254,6 +267,7 @@ class Executor:
         """The base key: equal for notebooks whose code differs only in comments."""
         payload = {
             "code": [code_without_comments(src) for src in code_cells(notebook)],
+            "tags": [sorted(cell.get("metadata", {}).get("tags", [])) for cell in notebook.cells if cell.cell_type == "code"],
             "environment": self._environment,
         }
         return _sha256(json.dumps(payload, sort_keys=True).encode())
@@ -271,14 +285,22 @@ class Executor:
         """Files may have changed (a rebuild under `mkdocs serve`): hash them again."""
         self._file_hashes.clear()
 
-    def lookup(self, key: str) -> Execution | None:
-        """The cached execution for `key`, if every file it depended on is unchanged."""
+    def lookup(self, key: str, name: str | None = None) -> Execution | None:
+        """The cached execution for `key`, if every file it depended on is unchanged.
+
+        With a page `name`, a miss because a dependency changed is logged, naming the files.
+        """
+        if not self.settings.cache:
+            return None
         path = self.entries / f"{key}.json"
         try:
             execution = Execution(**json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             return None
-        if any(self._hash_file(name) != digest for name, digest in execution.dependencies.items()):
+        changed = [file for file, digest in execution.dependencies.items() if self._hash_file(file) != digest]
+        if changed:
+            if name is not None:
+                self.log.info(f"Re-executing {name}: {', '.join(changed)} changed")
             return None
         self.used.add(key)
         try:
@@ -289,6 +311,8 @@ class Executor:
 
     def store(self, key: str, execution: Execution) -> None:
         """Write an entry atomically, under a name no other build uses."""
+        if not self.settings.cache:
+            return
         self.entries.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.entries, prefix=f".{key[:16]}-", suffix=".tmp")
         try:
@@ -303,16 +327,46 @@ class Executor:
         self.used.add(key)
 
     def prune(self) -> list[str]:
-        """Delete entries no page of this build used and nobody used for `prune_days`."""
+        """Delete entries no page of this build used and nobody used for `prune_days`; clean up leftovers.
+
+        Safe beside a concurrent build: a file that another build renamed or removed in the
+        meantime is skipped. Leftovers of killed builds older than a day go too: temporary
+        files, working folders, chapters' private temporary folders, and lock files of keys
+        that have no entry (never those another build holds).
+        """
         removed = []
-        limit = time.time() - self.settings.prune_days * 86400
-        for path in self.entries.glob("*.json") if self.entries.exists() else []:
-            if path.stem not in self.used and path.stat().st_mtime < limit:
+        now = time.time()
+        limit = now - self.settings.prune_days * 86400
+        day_ago = now - 86400
+        for path in _listing(self.entries, "*.json"):
+            if path.stem not in self.used and _older_than(path, limit):
                 path.unlink(missing_ok=True)
                 removed.append(path.stem)
-        for path in self.entries.glob(".*.tmp") if self.entries.exists() else []:
-            if path.stat().st_mtime < time.time() - 86400:  # left by a killed build
+        for path in [*_listing(self.entries, ".*.tmp"), *_listing(self.settings.cache_dir, "*.tmp")]:
+            if _older_than(path, day_ago):
                 path.unlink(missing_ok=True)
+        for path in _listing(self.work, "*"):
+            if _older_than(path, day_ago):
+                _remove_tree(path)
+        for path in _listing(Path(_temp_root()), _PRIVATE_PREFIX + "*"):
+            try:
+                mine = path.stat().st_uid == os.getuid()
+            except OSError:
+                continue
+            if mine and _older_than(path, day_ago):
+                _remove_tree(path)
+        for path in _listing(self.locks, "*.lock"):
+            if (self.entries / f"{path.stem}.json").exists() or not _older_than(path, day_ago):
+                continue
+            file_lock = FileLock(str(path))
+            try:
+                file_lock.acquire(timeout=0)
+            except Timeout:
+                continue  # another build is executing that notebook
+            try:
+                path.unlink(missing_ok=True)
+            finally:
+                file_lock.release()
         return removed
 
     def _durations(self) -> dict[str, float]:
@@ -322,16 +376,23 @@ class Executor:
             return {}
 
     def _record_duration(self, name: str, seconds: float) -> None:
-        self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.durations_file) + ".lock", timeout=30):
-            durations = self._durations()
-            durations[_duration_name(name)] = round(seconds, 1)
-            handle, temporary = tempfile.mkstemp(dir=self.settings.cache_dir, suffix=".tmp")
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                json.dump(dict(sorted(durations.items())), out, indent=0)
-            os.replace(temporary, self.durations_file)
-            with open(self.settings.cache_dir / "executions.log", "a", encoding="utf-8") as log:
-                log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{name}\t{seconds:.1f}\n")
+        """Best effort: the result is already stored; durations only order the next build's work."""
+        try:
+            self.settings.cache_dir.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(self.durations_file) + ".lock", timeout=30):
+                durations = self._durations()
+                durations[_duration_name(name)] = round(seconds, 1)
+                handle, temporary = tempfile.mkstemp(dir=self.settings.cache_dir, suffix=".tmp")
+                try:
+                    with os.fdopen(handle, "w", encoding="utf-8") as out:
+                        json.dump(dict(sorted(durations.items())), out, indent=0)
+                    os.replace(temporary, self.durations_file)
+                finally:
+                    Path(temporary).unlink(missing_ok=True)
+                with open(self.settings.cache_dir / "executions.log", "a", encoding="utf-8") as log:
+                    log.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{name}\t{seconds:.1f}\n")
+        except (OSError, Timeout) as error:
+            self.log.info(f"Could not record how long {name} ran ({type(error).__name__}: {error})")
 
     # ------------------------------------------------------------ running
 
@@ -484,14 +545,11 @@ class Executor:
         private = Path(tempfile.mkdtemp(prefix=_PRIVATE_PREFIX, dir=_temp_root()))
         scratch = private / "tmp"  # tempfile.mkdtemp() inside a chapter lands here, not in /tmp
         scratch.mkdir()
-        hook = str(Path(__file__).with_name("child_imports"))
         env = {
-            **os.environ,
-            **self.settings.kernel_env,
+            **self.kernel_environment(),
             "TMPDIR": str(scratch),
             "CNN_TUTORIAL_DOCS_ROOT": str(self.settings.root),  # lets tests find stray kernels
             "CNN_TUTORIAL_DOCS_IMPORTS": str(imports),
-            "PYTHONPATH": os.pathsep.join(filter(None, [hook, os.environ.get("PYTHONPATH", "")])),
         }
         # An asynchronous manager: with a blocking one, nbclient's wait for output blocks its
         # event loop, and a killed kernel is never noticed.
@@ -561,6 +619,27 @@ class Executor:
             dependencies=dependencies,
         )
 
+    def _python_path(self) -> list[str]:
+        """The kernel's PYTHONPATH: the import hook, then the folders holding the watched packages."""
+        hook = str(Path(__file__).with_name("child_imports"))
+        parents = [str((self.settings.root / folder).resolve().parent) for folder in self.settings.packages]
+        return [hook, *dict.fromkeys(parents)]
+
+    def kernel_environment(self) -> dict[str, str]:
+        """What a kernel's environment holds besides its working folders, from an allowlist.
+
+        The build's own variables are not inherited (a `PYTHONPATH`, `PYTHONWARNINGS` or
+        `OMP_*` in the shell would change outputs without changing the key), except those
+        that say where things are (`_PASSED_ENV`) and those named in `pass_env` (keyed).
+        `PATH` starts with this interpreter's folder, so `python` and `torchrun` in a
+        notebook are the build's.
+        """
+        env = {name: os.environ[name] for name in (*_PASSED_ENV, *self.settings.pass_env) if name in os.environ}
+        env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH", "")]))
+        env.update(self.settings.kernel_env)
+        env["PYTHONPATH"] = os.pathsep.join(self._python_path())
+        return env
+
     def _kernelspec(self) -> Path:
         """A kernelspec that starts this very interpreter (not whatever `python3` means to Jupyter)."""
         folder = self.kernels / "cnn-tutorial-python"
@@ -605,17 +684,24 @@ class Executor:
         A file that changed while the notebook ran is recorded with its old hash (or none, if it
         is new), so the next build misses and executes again; a warning says so.
         """
-        imported = []
+        imported: list[tuple[str, str]] = []
         for record in [workdir / _MODULES_FILE, *sorted((workdir / ".imports").glob("imports-*.json"))]:
             try:
-                imported += json.loads(record.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                imported += [tuple(pair) for pair in json.loads(record.read_text(encoding="utf-8"))]
+            except (OSError, ValueError, TypeError):
                 continue
         root = self.settings.root.resolve()
         folders = [(root / folder).resolve() for folder in self.settings.packages]
+        by_name = {folder.name: folder for folder in folders}
         used: set[Path] = set()
-        for file in imported:
+        for module, file in imported:
             path = Path(file).resolve()
+            home = by_name.get(module.split(".")[0])
+            if home is not None and not path.is_relative_to(home):
+                raise NotebookError(
+                    f"{name} imported {module} from {file}, not from {home}: the cache follows the files "
+                    f"in {home}, so this page would not. Uninstall that copy or remove it from sys.path"
+                )
             for folder in folders:
                 if path.is_relative_to(folder):
                     used.add(path)
@@ -694,6 +780,22 @@ def _kill_process_group(pid: int | None) -> None:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError, OSError):
             pass
+
+
+def _listing(folder: Path, pattern: str) -> list[Path]:
+    """`folder.glob(pattern)`, or nothing if the folder is missing (or goes missing meanwhile)."""
+    try:
+        return list(folder.glob(pattern))
+    except OSError:
+        return []
+
+
+def _older_than(path: Path, limit: float) -> bool:
+    """Whether `path` was last modified before `limit`; False if it is gone (another build removed it)."""
+    try:
+        return path.stat().st_mtime < limit
+    except OSError:
+        return False
 
 
 def _temp_root() -> str:

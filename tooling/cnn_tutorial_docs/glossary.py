@@ -26,6 +26,7 @@ import io
 import os
 import sys
 import re
+import time
 import tokenize
 import warnings
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority
+
+from cnn_tutorial_docs.atomic import write_text
 
 SOURCE = Path(__file__).with_name("glossary.yml")
 MARKER = "<!-- glossary -->"
@@ -440,7 +443,7 @@ class GlossaryPlugin(BasePlugin[GlossaryConfig]):
         dictionary.parent.mkdir(parents=True, exist_ok=True)
         content = jieba_dictionary(self.glossary)
         if not dictionary.exists() or dictionary.read_text(encoding="utf-8") != content:
-            dictionary.write_text(content, encoding="utf-8")
+            write_text(dictionary, content)  # a concurrent build's search plugin may be reading it
         for name, plugin in config.plugins.items():
             if name in ("search", "material/search") and hasattr(plugin.config, "jieba_dict_user"):
                 current = plugin.config.jieba_dict_user
@@ -467,17 +470,18 @@ class GlossaryPlugin(BasePlugin[GlossaryConfig]):
         path = Path(config.config_file_path).parent / self.config.results_cache / f"examples-{key}.json"
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
+            os.utime(path)  # last use: another environment's results are removed only after 14 days unused
             return {code: Result(r["text"], r["error"], tuple(r["warnings"])) for code, r in stored.items()}
         except (OSError, ValueError, KeyError, TypeError):
             pass
         results = run_examples(self.glossary)
         path.parent.mkdir(parents=True, exist_ok=True)
         for old in path.parent.glob("examples-*.json"):
-            old.unlink(missing_ok=True)
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with contextlib.suppress(OSError):  # another build may have removed it meanwhile
+                if old.stat().st_mtime < time.time() - 14 * 86400:
+                    old.unlink()
         rows = {code: {"text": r.text, "error": r.error, "warnings": list(r.warnings)} for code, r in results.items()}
-        temporary.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-        os.replace(temporary, path)
+        write_text(path, json.dumps(rows, ensure_ascii=False))
         return results
 
     @event_priority(-100)  # after the notebooks plugin has turned a notebook page into Markdown

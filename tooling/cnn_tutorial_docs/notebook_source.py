@@ -36,22 +36,37 @@ def code_without_comments(source: str) -> str:
     """Code with comments and blank lines removed, for comparing translations.
 
     Two languages' versions of a cell may differ in their comments only;
-    strings, names and numbers must be identical.
+    strings, names and numbers must be identical. Only what lies outside
+    string literals is normalized: a blank line or trailing space inside a
+    triple-quoted string is part of the code.
 
     Examples:
         >>> code_without_comments("x = 1  # 一个数\\n\\n# 注释\\ny = '# not a comment'\\n")
         "x = 1\\ny = '# not a comment'"
+        >>> code_without_comments("s = '''a\\n\\n  # b \\n'''  # c\\n")
+        "s = '''a\\n\\n  # b \\n'''"
     """
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):
         return "\n".join(line.rstrip() for line in source.splitlines() if line.strip())
     lines = source.splitlines()
+    in_string: set[int] = set()  # 0-based lines that end inside a string literal
+    string_types = {tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", -1), getattr(tokenize, "TSTRING_MIDDLE", -1)}
+    for token in tokens:
+        if token.type in string_types and token.end[0] > token.start[0]:
+            in_string.update(range(token.start[0] - 1, token.end[0] - 1))
     for token in reversed(tokens):
         if token.type == tokenize.COMMENT:
             row, col = token.start
             lines[row - 1] = lines[row - 1][:col]
-    return "\n".join(line.rstrip() for line in lines if line.strip())
+    kept = []
+    for number, line in enumerate(lines):
+        if number in in_string:
+            kept.append(line)
+        elif line.strip():
+            kept.append(line.rstrip())
+    return "\n".join(kept)
 
 
 def code_cells(notebook: nbformat.NotebookNode) -> list[str]:

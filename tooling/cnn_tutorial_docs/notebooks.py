@@ -16,6 +16,12 @@ JupyterLab CSS per page and executes each language separately. This plugin:
   link validation checks them and `mkdocs serve` serves them;
 - states under the title the versions the page ran with and how to install
   the package to run the downloaded notebook elsewhere.
+
+Like Material's own plugins, it has an `enabled` switch (`enabled: !ENV
+[NOTEBOOKS, true]` in mkdocs.yml lets a writer serve prose without executing
+anything) and a `cache` switch (`false`: neither read nor fill the cache).
+Under `mkdocs serve` the cache is not pruned (a rebuild sees only part of a
+writer's work; `mkdocs build` prunes).
 """
 
 from __future__ import annotations
@@ -50,6 +56,10 @@ log = get_plugin_logger(__name__)
 
 
 class NotebooksConfig(Config):
+    enabled = c.Type(bool, default=True)
+    """Execute and render notebooks; when false, chapter pages are plain Markdown (code without outputs)."""
+    cache = c.Type(bool, default=True)
+    """Reuse and store executions; when false, every build executes every notebook."""
     allow_errors = c.Type(bool, default=False)
     """Render a raising cell's traceback instead of failing the build."""
     timeout = c.Type(int, default=600)
@@ -68,15 +78,24 @@ class NotebooksConfig(Config):
     """Code run, unseen, before each notebook (display settings only: it is not part of the page)."""
     kernel_env = c.Type(dict, default={})
     """Extra environment variables for the kernels (added to the defaults; part of the cache key)."""
+    pass_env = c.ListOfItems(c.Type(str), default=[])
+    """Variables kernels inherit from the build's environment (their values are part of the cache key).
+
+    Nothing else is inherited but PATH, HOME, USER, LOGNAME and LD_LIBRARY_PATH."""
     install_page = c.Type(str, default="installation.md#install-the-package")
     """The page (in each language folder) that says how to install the package."""
 
 
 class NotebooksPlugin(BasePlugin[NotebooksConfig]):
+    def on_startup(self, *, command, dirty):
+        # a module-level flag: mkdocs-static-i18n builds each language with plugin instances of its own
+        _STARTED["serve"] = command == "serve"
+
     def on_config(self, config):
         self.root = Path(config.config_file_path).parent
         self.executor = self.make_executor(config)
         self.executions: dict[str, Execution] = {}
+        self.notebooks: dict[str, nbformat.NotebookNode] = {}
         return config
 
     def make_executor(self, config) -> Executor:
@@ -93,14 +112,18 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
             notebook_timeout=options.notebook_timeout,
             workers=max(1, options.workers),
             kernel_env={**default_kernel_env(options.workers), **{k: str(v) for k, v in options.kernel_env.items()}},
+            pass_env=list(options.pass_env),
             prune_days=options.prune_days,
+            cache=options.cache,
         )
         return Executor(settings, log)
 
     @event_priority(50)  # before mkdocs-static-i18n rebuilds the file list
     def _execute_notebooks(self, files, config):
-        self.notebooks: dict[str, nbformat.NotebookNode] = {}
+        self.notebooks = {}
         self.texts: dict[str, str] = {}
+        if not self.config.enabled:
+            return files
         for file in files.documentation_pages():
             text = file.content_string
             if is_notebook_source(text):
@@ -125,7 +148,7 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
             if key in jobs:
                 jobs[key].pages[src_uri] = self.texts[src_uri]
                 continue
-            cached = self.executor.lookup(key)
+            cached = self.executor.lookup(key, src_uri)
             if cached is not None:
                 self.executions[key] = cached
                 continue
@@ -136,7 +159,8 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
                 self.executions.update(self.executor.run(list(jobs.values())))
             except NotebookError as error:
                 raise PluginError(str(error)) from None
-        self.executor.prune()
+        if not _STARTED["serve"]:
+            self.executor.prune()
 
     def execution_for(self, src_uri: str) -> tuple[nbformat.NotebookNode, Execution] | None:
         notebook = self.notebooks.get(src_uri)
@@ -156,7 +180,8 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
             # could reuse a freed object's id; its source and duration tell executions apart
             memo = (page_file.src_uri, self.keys[page_file.src_uri], execution.source, execution.seconds)
             if memo not in _PAGE_FILES:
-                _PAGE_FILES.clear() if len(_PAGE_FILES) > 500 else None
+                if len(_PAGE_FILES) > 500:
+                    _PAGE_FILES.clear()
                 _PAGE_FILES[memo] = _page_files(notebook, execution, page_file.src_uri)
             for name, data in _PAGE_FILES[memo].items():
                 src_uri, dest_uri = _generated_paths(page_file, name)
@@ -173,8 +198,14 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
         if found is None:
             return markdown
         notebook, execution = found
+        # render the Markdown this event was given (an earlier plugin may have edited the prose),
+        # as long as its code is the code that was executed
+        given = _read_notebook(markdown)
+        if [(c.source, _tags(c)) for c in given.cells if c.cell_type == "code"] != [
+            (c.source, _tags(c)) for c in notebook.cells if c.cell_type == "code"
+        ]:
+            raise PluginError(f"{page.file.src_uri}: a plugin before cnn-tutorial-notebooks changed its code cells")
         folder = Path(page.file.src_uri).stem
-        markdown = _Renderer(folder).render(notebook, execution)
         language = str(config.theme.get("language") or "en")
         install_page, _, anchor = self.config.install_page.partition("#")
         install_src = posixpath.join(_language_folder(page.file.src_uri), install_page)
@@ -183,7 +214,7 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
             install = posixpath.relpath(install_src, posixpath.dirname(page.file.src_uri) or ".")
             install += f"#{anchor}" if anchor else ""
         note = _execution_note(language, f"{folder}/{_notebook_name(page.file.src_uri)}", install, execution)
-        return _insert_after_title(markdown, note)
+        return _Renderer(folder).render(given, execution, note)
 
 
 # Kept for the life of the process: `mkdocs serve` rebuilds, and mkdocs-static-i18n builds each
@@ -191,6 +222,7 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
 _NOTEBOOKS: dict[str, nbformat.NotebookNode] = {}
 _KEYS: dict[tuple[str, str], str] = {}
 _PAGE_FILES: dict[tuple, dict[str, bytes]] = {}
+_STARTED = {"serve": False}  # set by on_startup
 
 
 def _read_notebook(text: str) -> nbformat.NotebookNode:
@@ -265,12 +297,22 @@ class _Renderer:
     def __init__(self, folder: str) -> None:
         self.folder = folder
 
-    def render(self, notebook, execution: Execution) -> str:
+    def render(self, notebook, execution: Execution, note: str | None = None) -> str:
+        """The page's Markdown; `note` goes after the title (the first level-1 heading of the prose
+        before the first code cell), or at the top if there is no such heading."""
         parts, outputs = [], iter(execution.outputs)
         for cell in notebook.cells:
             if cell.cell_type == "markdown":
-                parts.append(cell.source)
+                source = cell.source
+                if note is not None:
+                    placed = _insert_after_title(source, note)
+                    if placed is not None:
+                        source, note = placed, None
+                parts.append(source)
             elif cell.cell_type == "code":
+                if note is not None:
+                    parts.insert(0, note)
+                    note = None
                 cell_outputs = next(outputs)
                 tags = _tags(cell)
                 if "remove-cell" in tags:
@@ -279,6 +321,8 @@ class _Renderer:
                     parts.append(_fenced(cell.source))
                 if "remove-output" not in tags:
                     parts.extend(self.output(output) for output in cell_outputs)
+        if note is not None:
+            parts.insert(0, note)
         return "\n\n".join(p for p in parts if p) + "\n"
 
     def output(self, output: dict) -> str:
@@ -353,12 +397,26 @@ def _execution_note(language: str, download: str, install: str | None, execution
     return note + "\n{: .nb-meta }"
 
 
-def _insert_after_title(markdown: str, block: str) -> str:
-    """Put `block` after the first level-1 heading, or at the top if there is none."""
-    match = re.search(r"^# .*$", markdown, re.MULTILINE)
-    if match is None:
-        return f"{block}\n\n{markdown}"
-    return f"{markdown[: match.end()]}\n\n{block}\n{markdown[match.end():]}"
+def _insert_after_title(markdown: str, block: str) -> str | None:
+    """`markdown` with `block` after its first level-1 heading outside code fences; None if it has none.
+
+    Examples:
+        >>> _insert_after_title("```\\n# a comment\\n```\\n# Title\\nText", "NOTE")
+        '```\\n# a comment\\n```\\n# Title\\n\\nNOTE\\n\\nText'
+        >>> _insert_after_title("## Section", "NOTE") is None
+        True
+    """
+    lines, fence = markdown.split("\n"), None
+    for number, line in enumerate(lines):
+        match = re.match(r"\s{0,3}(`{3,}|~{3,})", line)
+        if fence is None and match:
+            fence = match.group(1)
+        elif fence is not None:
+            if match and match.group(1)[0] == fence[0] and len(match.group(1)) >= len(fence) and not line.strip()[len(match.group(1)):].strip():
+                fence = None
+        elif re.match(r"# \S", line):
+            return "\n".join([*lines[: number + 1], "", block, "", *lines[number + 1 :]])
+    return None
 
 
 def _text_block(text: str, css: str) -> str:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
@@ -35,6 +35,7 @@ from mkdocs.structure.files import File
 
 log = get_plugin_logger(__name__)
 
+WHEEL_TIMEOUT = 300  # seconds for `pip wheel` (offline, no build isolation: it takes a few)
 TOKEN = re.compile(r"\{\{\s*(repo_url|issues_url|wheel_url)\s*\}\}")
 
 
@@ -89,30 +90,43 @@ class SiteLinksPlugin(BasePlugin[SiteLinksConfig]):
                 digest.update(file.read_bytes())
         folder = self.root / self.config.cache_dir / digest.hexdigest()[:20]
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(folder) + ".lock", timeout=300):
-            existing = sorted(folder.glob("*.whl"))
-            if existing:
-                return existing[0]
-            with tempfile.TemporaryDirectory(prefix="wheel-") as scratch:
-                source = Path(scratch) / "src"
-                source.mkdir()
-                for name in self.config.sources:
-                    path = project / name
-                    if path.is_dir():
-                        shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-                    else:
-                        shutil.copy2(path, source / name)
-                out = Path(scratch) / "out"
-                command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--disable-pip-version-check", "-w", str(out), str(source)]
-                result = subprocess.run(command, capture_output=True, text=True)
-                wheels = sorted(out.glob("*.whl"))
-                if result.returncode != 0 or len(wheels) != 1:
-                    raise PluginError(f"cnn-tutorial-links: building the package's wheel failed:\n{result.stderr}")
-                folder.mkdir(exist_ok=True)
-                shutil.copy2(wheels[0], folder / wheels[0].name)
-            log.info(f"Built {wheels[0].name}")
-            return folder / wheels[0].name
+        try:
+            with FileLock(str(folder) + ".lock", timeout=300):
+                return self._build_wheel_locked(project, folder)
+        except Timeout:
+            raise PluginError(
+                f"cnn-tutorial-links: waited 300 s for another build to finish the package's wheel ({folder}.lock)"
+            ) from None
+
+    def _build_wheel_locked(self, project: Path, folder: Path) -> Path:
+        existing = sorted(folder.glob("*.whl"))
+        if existing:
+            return existing[0]
+        with tempfile.TemporaryDirectory(prefix="wheel-") as scratch:
+            source = Path(scratch) / "src"
+            source.mkdir()
+            for name in self.config.sources:
+                path = project / name
+                if path.is_dir():
+                    shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                else:
+                    shutil.copy2(path, source / name)
+            out = Path(scratch) / "out"
+            command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                       "--disable-pip-version-check", "-w", str(out), str(source)]
+            try:
+                result = subprocess.run(command, capture_output=True, text=True, timeout=WHEEL_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise PluginError(
+                    f"cnn-tutorial-links: building the package's wheel took more than {WHEEL_TIMEOUT} s"
+                ) from None
+            wheels = sorted(out.glob("*.whl"))
+            if result.returncode != 0 or len(wheels) != 1:
+                raise PluginError(f"cnn-tutorial-links: building the package's wheel failed:\n{result.stderr}")
+            folder.mkdir(exist_ok=True)
+            shutil.copy2(wheels[0], folder / wheels[0].name)
+        log.info(f"Built {wheels[0].name}")
+        return folder / wheels[0].name
 
     @event_priority(-120)  # after mkdocs-static-i18n has rebuilt the file list
     def on_files(self, files, config):

@@ -4,7 +4,7 @@ A chapter may run the package in another process (`torchrun ... -m
 cnn_tutorial train`); the kernel never imports those modules itself, yet the
 chapter's output depends on them. The executor puts this folder on the
 kernel's PYTHONPATH, so every Python process the chapter starts runs this
-file at start-up; at exit it writes the files of its imported modules into
+file at start-up; at exit it writes its imported modules' names and files into
 the folder named by CNN_TUTORIAL_DOCS_IMPORTS (through a temporary file and a
 rename: the executor never reads half a record). Then it runs the
 sitecustomize this one hides, if there is one.
@@ -26,7 +26,7 @@ def _record() -> None:
     folder = os.environ.get("CNN_TUTORIAL_DOCS_IMPORTS")
     if not folder or not os.path.isdir(folder):
         return
-    files = sorted({getattr(m, "__file__", None) or "" for m in list(sys.modules.values())} - {""})
+    files = sorted((name, m.__file__) for name, m in list(sys.modules.items()) if getattr(m, "__file__", None))
     path = os.path.join(folder, f"imports-{os.getpid()}.json")
     try:
         with open(path + ".tmp", "w", encoding="utf-8") as out:
