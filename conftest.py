@@ -61,6 +61,7 @@ _MARKERS = {
     "test_wheel.py": "site",
     "test_determinism.py": "site",  # executes chapters twice: minutes, like the site build
     "test_browser.py": "browser",
+    "test_explorer.py": "browser",
     "test_distributed.py": "distributed",
     "test_multinode.py": "distributed",
     "test_notebooks_plugin.py": "plugins",
