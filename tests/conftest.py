@@ -7,6 +7,7 @@ the skip becomes a failure, so a machine that should have them proves it.
 
 import functools
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -43,8 +44,12 @@ def needs_cuda() -> None:
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
-    """The site built with `mkdocs build --strict`, exactly as `make docs` builds it."""
+def site(request, tmp_path_factory) -> Path:
+    """The site built with `mkdocs build --strict`, exactly as `make docs` builds it.
+
+    When the session will check the reader's journey (tests/test_wheel.py), it starts
+    right after the build, in the background (see `reader_journey`).
+    """
     out = tmp_path_factory.mktemp("site")
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
@@ -55,7 +60,50 @@ def site(tmp_path_factory) -> Path:
         timeout=900,
     )
     assert result.returncode == 0, result.stderr[-5000:]
+    if any("reader_journey" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        _start_reader_journey(out, tmp_path_factory)
     return out
+
+
+_JOURNEY: dict = {}
+
+
+def _start_reader_journey(site: Path, tmp_path_factory) -> None:
+    """Start tests/reader_journey.py on the built site's wheel and English notebooks, in the background."""
+    wheels = list((site / "packages").glob("cnn_tutorial-*.whl"))
+    assert len(wheels) == 1, f"the site publishes one wheel, found {wheels}"
+    workdir = tmp_path_factory.mktemp("journey")
+    report = workdir / "report.json"
+    log = (workdir / "journey.log").open("w")
+    command = [sys.executable, str(ROOT / "tests" / "reader_journey.py"), str(wheels[0]), str(site / "en"),
+               str(ROOT / "README.md"), str(workdir), str(report)]
+    _JOURNEY.update(process=subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True),
+                    report=report, log=workdir / "journey.log")
+
+
+@pytest.fixture(scope="session")
+def reader_journey(site) -> dict:
+    """The report of tests/reader_journey.py: the published wheel, its command line and every notebook.
+
+    It runs beside the rest of the suite (the site fixture starts it); the tests
+    that read it are moved to the end of the session (the root conftest.py).
+    """
+    process = _JOURNEY["process"]
+    try:
+        process.wait(timeout=1800)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        pytest.fail(f"the reader's journey took over 30 minutes; its log: {_JOURNEY['log']}")
+    assert process.returncode == 0, _JOURNEY["log"].read_text()[-5000:]
+    return json.loads(_JOURNEY["report"].read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_reader_journey():
+    yield
+    process = _JOURNEY.get("process")
+    if process is not None and process.poll() is None:  # a session stopped early leaves no journey running
+        os.killpg(process.pid, 9)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -91,7 +91,15 @@ def test_the_wheel_is_published_and_holds_only_the_package(site):
     names = zipfile.ZipFile(wheels[0]).namelist()
     tops = {name.split("/")[0] for name in names}
     assert tops == {"cnn_tutorial", wheels[0].name.split("-py3")[0] + ".dist-info"}, tops
-    assert "cnn_tutorial/models.py" in names and any(n.startswith("cnn_tutorial/corpus/") for n in names)
+    root = Path(__file__).resolve().parents[1]
+    package = {
+        path.relative_to(root).as_posix()
+        for path in (root / "cnn_tutorial").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    shipped = {name for name in names if name.startswith("cnn_tutorial/")}
+    assert shipped == package, f"missing from the wheel: {sorted(package - shipped)}; extra: {sorted(shipped - package)}"
+    assert "cnn_tutorial/cli/__init__.py" in shipped  # the command line (a subpackage) ships too
     assert not list((site / "en").glob("packages/*.whl")), "one copy, at the site's root"
     install = page(site, "zh", "installation")
     assert wheels[0].name in install and "{{" not in install
