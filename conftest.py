@@ -77,6 +77,9 @@ def pytest_collection_modifyitems(config, items):
         if marker is None:
             marker = "plugins" if "tooling" in path.parts else "unit"
         item.add_marker(getattr(pytest.mark, marker))
+    # The reader's journey runs in the background from the site build on (tests/conftest.py):
+    # the tests that wait for it go last, so the rest of the suite runs meanwhile.
+    items.sort(key=lambda item: "reader_journey" in getattr(item, "fixturenames", ()))
 
 
 def pytest_configure(config):
