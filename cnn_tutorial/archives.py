@@ -17,7 +17,12 @@ archives, or can download them:
 - `download_cifar10(root)` and `download_mnist(root)` fetch the files once,
   check them against their published SHA-256 and MD5 checksums, and (for
   CIFAR-10) unpack the archive, refusing any member that could write outside
-  `root`. A failed download leaves nothing behind.
+  `root`. A failed download leaves nothing behind. An archive placed in
+  `root` by hand is checked and unpacked the same way, without the network.
+
+The loaders only read: they never unpack or write, so any number of
+processes (torchrun) can load the same folder at once. Checking and
+unpacking happen once, in `download_cifar10`/`download_mnist`.
 
 Both loaders return an `ImageSet` with pixel values scaled to [0, 1]. The
 pickles are read by an unpickler that only builds NumPy arrays, lists,
@@ -138,8 +143,10 @@ _IDX_TYPE_NAMES = {
 def load_cifar10(root: str | Path, split: str) -> ImageSet:
     """CIFAR-10's training (50,000) or test (10,000) images from the python archive.
 
-    Reads `root/cifar-10-batches-py/`; if only `root/cifar-10-python.tar.gz`
-    is there, unpacks it first (safely, see `extract_tar`).
+    Reads `root/cifar-10-batches-py/`, the folder the archive unpacks to, and
+    writes nothing. If only `root/cifar-10-python.tar.gz` is there, unpack it
+    first with `download_cifar10(root)`, which checks its checksums and
+    unpacks it safely (`extract_tar` unpacks an archive of your own).
 
     Args:
         root: Folder holding the archive or the folder it unpacks to.
@@ -150,7 +157,8 @@ def load_cifar10(root: str | Path, split: str) -> ImageSet:
         come from `batches.meta`.
 
     Raises:
-        FileNotFoundError: If neither the folder nor the archive is in `root`.
+        FileNotFoundError: If the unpacked folder is not in `root` (the
+            message says whether the archive is, waiting to be unpacked).
         ArchiveError: If a batch is corrupt or not shaped like CIFAR-10's.
         ValueError: If `split` is not `"train"` or `"test"`.
 
@@ -284,7 +292,8 @@ def download_cifar10(root: str | Path, mirror: str | None = None, timeout: float
 
     Does nothing that is already done: a complete unpacked folder is kept,
     and an archive already in `root` that matches the checksums is not
-    downloaded again. An incomplete `cifar-10-batches-py/` (from an earlier
+    downloaded again; so an archive placed there by hand is checked and
+    unpacked without the network. An incomplete `cifar-10-batches-py/` (from an earlier
     attempt, or with files deleted) is removed and unpacked afresh.
 
     Args:
@@ -386,13 +395,16 @@ def download_file(url: str, folder: str | Path, remote: RemoteFile, timeout: flo
     """
     folder = Path(folder)
     destination = folder / remote.name
-    if destination.exists() and not _checksum_problem(destination, remote):
+    found = _checksum_problem(destination, remote) if destination.exists() else None
+    if destination.exists() and not found:
         return destination
     folder.mkdir(parents=True, exist_ok=True)
     by_hand = (
         f"download it on a machine with network access and place it at {destination} "
         f"(it must have SHA-256 {remote.sha256}), or pass another mirror"
     )
+    if found:
+        by_hand += f" (the file there now does not match: {found})"
     handle, partial_name = tempfile.mkstemp(dir=folder, prefix=f".{remote.name}.", suffix=".part")
     partial = Path(partial_name)
     try:
@@ -476,8 +488,16 @@ def extract_tar(archive: str | Path, target: str | Path) -> list[str]:
     archive, target = Path(archive), Path(target)
     try:
         with tarfile.open(archive) as tar:
+            seen = set()
             for member in tar.getmembers():
                 _check_member(member, archive)
+                name = PurePosixPath(member.name).as_posix()
+                if name in seen:  # a later copy would silently replace the first (or fail half-way)
+                    raise ArchiveError(
+                        f"refusing to unpack {archive}: member {member.name!r} appears twice; "
+                        "expected each file once, download it again"
+                    )
+                seen.add(name)
             target.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(dir=target, prefix=".unpacking-"))
             try:
@@ -527,7 +547,11 @@ def _extract_members(tar: tarfile.TarFile, folder: Path) -> None:
         source = tar.extractfile(member)
         if source is None:  # not a regular file: _check_member refused those already
             raise ArchiveError(f"member {member.name!r} is not a plain file")
-        with source, open(destination, "xb") as out:
+        try:
+            out = open(destination, "xb")
+        except FileExistsError:  # extract_tar refuses duplicates first; this guards the staging folder
+            raise ArchiveError(f"member {member.name!r} would overwrite a file already unpacked") from None
+        with source, out:
             shutil.copyfileobj(source, out)
         destination.chmod(0o644)
 
@@ -557,10 +581,11 @@ def _cifar10_folder(root: Path) -> Path:
         return folder
     archive = root / CIFAR10_ARCHIVE.name
     if archive.is_file():
-        extract_tar(archive, root)
-        if folder.is_dir():
-            return folder
-        raise ArchiveError(f"{archive} did not contain a folder {CIFAR10_FOLDER}/")
+        raise FileNotFoundError(
+            f"{root} holds {CIFAR10_ARCHIVE.name} but not the folder it unpacks to, {CIFAR10_FOLDER}/: "
+            f"unpack first with download_cifar10({str(root)!r}), which checks the archive's checksums and unpacks "
+            "it safely (on the command line: run once with --download, in one process)"
+        )
     raise FileNotFoundError(
         f"no CIFAR-10 in {root}: expected {CIFAR10_FOLDER}/ or {CIFAR10_ARCHIVE.name}; "
         f"download it with download_cifar10({str(root)!r}) (or --download), or place "
@@ -618,7 +643,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
-        ("_codecs", "encode"): codecs.encode,  # bytes, as Python 3 pickles them in protocol 2
+        ("_codecs", "encode"): lambda text, encoding="utf-8": _latin1_bytes(text, encoding),  # bytes, protocol 2
     }
 
     def find_class(self, module: str, name: str):
@@ -630,6 +655,13 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
             ) from None
 
 
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    # Python 3 pickles bytes in protocol 2 as _codecs.encode(text, "latin1"); no other codec is needed.
+    if encoding != "latin1":
+        raise _Refused(f"refusing to decode with {encoding!r}: a CIFAR-10 batch needs only latin1")
+    return codecs.encode(text, "latin1")
+
+
 def _read_pickle(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing; expected the CIFAR-10 batches {_cifar10_names()}")
@@ -639,6 +671,9 @@ def _read_pickle(path: Path) -> dict:
             content = _ArraysOnlyUnpickler(file, encoding="latin1").load()
     except _Refused as error:
         raise ArchiveError(f"{path} is not a CIFAR-10 batch: {error}") from None
+    # Only .load() is inside this try. A damaged byte stream makes the unpickler itself raise any
+    # of these (a memo key that is missing, a stack that runs short, an array rebuilt from wrong
+    # arguments); the code that runs here is the standard unpickler plus the table above.
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as error:
         raise ArchiveError(f"{path} is truncated or corrupt ({type(error).__name__}: {error})") from None
     if not isinstance(content, dict):

@@ -58,7 +58,9 @@ def trace_shapes(model: nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int
     """Run `x` through `model` and record the output shape of every leaf layer.
 
     The shapes are measured, not computed by hand: a forward hook on each
-    layer without children records what actually comes out.
+    layer without children records what actually comes out. The pass runs in
+    evaluation mode and changes nothing in the model (batch-norm statistics,
+    random generators, its mode).
 
     Args:
         model: Any module.
@@ -91,6 +93,9 @@ def capture_activations(
 ) -> dict[str, torch.Tensor]:
     """Outputs of the named layers for input `x` (the feature maps).
 
+    Measured in evaluation mode (dropout off, batch norm with its running
+    statistics), as the model predicts; the model is left as it was.
+
     Args:
         model: Any module.
         x: An input batch the model accepts.
@@ -122,15 +127,24 @@ def capture_activations(
 
 
 def _forward_with_hooks(model, x, watched: dict[str, nn.Module], on_output) -> None:
-    """Run one forward pass, calling `on_output(name, output)` for each watched layer."""
+    """Run one forward pass in evaluation mode, calling `on_output(name, output)` for each watched layer.
+
+    Looking must not change the model: in training mode batch norm would
+    update its running statistics (`no_grad` does not stop that) and dropout
+    would draw random masks from the global generator. The model's mode is
+    restored afterwards, also after an error.
+    """
 
     def hook_for(name):
         return lambda module, inputs, output: on_output(name, output)
 
+    was_training = model.training
     handles = [module.register_forward_hook(hook_for(name)) for name, module in watched.items()]
     try:
+        model.eval()
         with torch.no_grad():
             model(x)
     finally:
+        model.train(was_training)
         for handle in handles:
             handle.remove()

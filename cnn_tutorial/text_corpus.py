@@ -161,7 +161,7 @@ def tokenize(sentence: str, *, keep_punctuation: bool = False, user_dict: bool =
     return [w for w in words if w.strip() and (keep_punctuation or w not in PUNCTUATION)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # the generated __eq__ would compare tensors with ==, which raises
 class Vocabulary:
     """Words numbered from the most to the least frequent, with their counts.
 
@@ -179,10 +179,17 @@ class Vocabulary:
         Traceback (most recent call last):
         ...
         KeyError: "expected words of the vocabulary (5 words), got '羊'"
+        >>> vocab == Vocabulary.build([["狗", "吃", "肉"], ["猫", "吃", "鱼"]])  # same words, same counts
+        True
     """
 
     words: tuple[str, ...]
     counts: torch.Tensor
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Vocabulary):
+            return NotImplemented
+        return self.words == other.words and torch.equal(self.counts, other.counts)
 
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], min_count: int = 1) -> "Vocabulary":

@@ -116,6 +116,15 @@ def write_cifar_archive(folder: Path, batches: dict, dumps=py2_pickle) -> Path:
     return write_tar_gz(folder / "cifar-10-python.tar.gz", files)
 
 
+def write_cifar_folder(folder: Path, batches: dict, dumps=py2_pickle) -> Path:
+    """folder/cifar-10-batches-py/, as the archive unpacks to (what the loader reads)."""
+    unpacked = folder / "cifar-10-batches-py"
+    unpacked.mkdir(parents=True, exist_ok=True)
+    for name, content in cifar_files(batches, dumps).items():
+        (unpacked / name).write_bytes(content)
+    return unpacked
+
+
 # ---------------------------------------------------------------- MNIST
 
 

@@ -21,6 +21,7 @@ from archive_builders import (
     idx_bytes,
     mnist_arrays,
     write_cifar_archive,
+    write_cifar_folder,
     write_mnist,
     write_tar_gz,
 )
@@ -58,8 +59,10 @@ def batches():
     return cifar_batches(per_batch=4, test=6)
 
 
-def test_cifar10_round_trip_from_the_archive(tmp_path, batches, tar_filter):
-    write_cifar_archive(tmp_path, batches)
+def test_cifar10_round_trip_from_an_archive_placed_by_hand(tmp_path, batches, tar_filter, monkeypatch):
+    archive = write_cifar_archive(tmp_path, batches)
+    monkeypatch.setattr(archives, "CIFAR10_ARCHIVE", RemoteFile(archive.name, **digests(archive)))
+    download_cifar10(tmp_path, mirror=closed_port_url())  # checked and unpacked; no network needed
     train, test = load_cifar10(tmp_path, "train"), load_cifar10(tmp_path, "test")
     images, labels = expected_cifar(batches, [f"data_batch_{i}" for i in range(1, 6)])
     assert train.images.shape == (20, 3, 32, 32) and train.images.dtype == torch.float32
@@ -70,11 +73,28 @@ def test_cifar10_round_trip_from_the_archive(tmp_path, batches, tar_filter):
     assert (tmp_path / "cifar-10-batches-py" / "test_batch").is_file()  # unpacked once, next to the archive
 
 
+def test_loading_never_unpacks_or_writes(tmp_path, batches):
+    archive = write_cifar_archive(tmp_path, batches)
+    with pytest.raises(FileNotFoundError, match=r"holds cifar-10-python.tar.gz but not the folder it unpacks to, "
+                                                r"cifar-10-batches-py/: unpack first with download_cifar10\(.*run once "
+                                                r"with --download"):
+        load_cifar10(tmp_path, "test")
+    assert files_under(tmp_path) == [archive.name]
+
+
+def test_a_by_hand_archive_that_fails_its_checksum_is_not_unpacked(tmp_path, batches):
+    write_cifar_archive(tmp_path, batches)  # not the published file: the real checksums do not match
+    with pytest.raises(DownloadError, match=r"cifar-10-python.tar.gz: no network connection .*"
+                                            r"\(the file there now does not match: expected SHA256 6d958be"):
+        download_cifar10(tmp_path, mirror=closed_port_url())
+    assert files_under(tmp_path) == ["cifar-10-python.tar.gz"]
+
+
 def test_cifar10_channels_are_planes_not_interleaved(tmp_path):
     # The first 1,024 values of a row are red, the next green, then blue, each row by row.
     row = np.concatenate([np.full(1024, 10), np.full(1024, 20), np.arange(1024) % 256]).astype(np.uint8)
     batches = {name: (row[None].copy(), [3]) for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]}
-    write_cifar_archive(tmp_path, batches)
+    write_cifar_folder(tmp_path, batches)
     image, label = load_cifar10(tmp_path, "test")[0]
     assert int(label) == 3
     assert torch.all(image[0] == 10 / 255) and torch.all(image[1] == 20 / 255)
@@ -83,10 +103,7 @@ def test_cifar10_channels_are_planes_not_interleaved(tmp_path):
 
 @pytest.mark.parametrize("protocol", [2, 4])
 def test_cifar10_batches_pickled_by_python3_also_load(tmp_path, batches, protocol):
-    folder = tmp_path / "cifar-10-batches-py"
-    folder.mkdir()
-    for name, content in cifar_files(batches, lambda d: pickle.dumps(d, protocol=protocol)).items():
-        (folder / name).write_bytes(content)
+    write_cifar_folder(tmp_path, batches, lambda d: pickle.dumps(d, protocol=protocol))
     test = load_cifar10(tmp_path, "test")
     assert torch.equal(test.images, expected_cifar(batches, ["test_batch"])[0])
 
@@ -118,6 +135,15 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path, batches, capsys):
     assert "must never run" not in capsys.readouterr().out
 
 
+def test_bytes_decoded_with_another_codec_than_latin1_are_refused(tmp_path, batches):
+    folder = write_cifar_folder(tmp_path, batches)
+    # What protocol 2 writes for bytes, with another codec name: _codecs.encode("...", "rot13").
+    blob = b"\x80\x02}q\x00X\x04\x00\x00\x00dataq\x01c_codecs\nencode\nX\x02\x00\x00\x00abX\x05\x00\x00\x00rot13\x86Rs."
+    (folder / "test_batch").write_bytes(blob)
+    with pytest.raises(ArchiveError, match="refusing to decode with 'rot13'"):
+        load_cifar10(tmp_path, "test")
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [
@@ -143,14 +169,14 @@ def test_a_truncated_archive_leaves_no_half_unpacked_folder(tmp_path, batches, t
     archive = write_cifar_archive(tmp_path, batches)
     archive.write_bytes(archive.read_bytes()[:-300])
     with pytest.raises(ArchiveError, match="cifar-10-python.tar.gz is (truncated or corrupt|not a readable tar)"):
-        load_cifar10(tmp_path, "test")
+        extract_tar(archive, tmp_path)
     assert files_under(tmp_path) == ["cifar-10-python.tar.gz"]
 
 
 def test_a_file_that_is_not_an_archive(tmp_path):
     (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"<html>Not Found</html>")
     with pytest.raises(ArchiveError, match="is not a readable tar archive"):
-        load_cifar10(tmp_path, "train")
+        extract_tar(tmp_path / "cifar-10-python.tar.gz", tmp_path)
 
 
 # ---------------------------------------------------------------- unpacking safely
@@ -194,6 +220,13 @@ def test_unsafe_members_are_refused_and_nothing_is_written(tmp_path, member, why
     with pytest.raises(ArchiveError, match=f"member '{member.name}' is unsafe \\({why}"):
         extract_tar(archive, target)
     assert files_under(tmp_path) == ["evil.tar.gz"]
+
+
+def test_a_member_twice_is_refused_and_nothing_is_written(tmp_path, tar_filter):
+    archive = write_tar_gz(tmp_path / "twice.tar.gz", {"data/one": b"1"}, [_member("data/one", size=0)])
+    with pytest.raises(ArchiveError, match="member 'data/one' appears twice"):
+        extract_tar(archive, tmp_path / "out")
+    assert files_under(tmp_path) == ["twice.tar.gz"]
 
 
 def test_extract_tar_returns_top_level_names_and_never_overwrites(tmp_path, tar_filter):

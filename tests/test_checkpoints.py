@@ -77,11 +77,15 @@ def test_optimizer_steps_after_loading_match_the_original(saved):
 
 def test_random_state_round_trips_through_the_file(tmp_path):
     model, optimizer = trained_model()
-    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    random.seed(1)
+    np.random.seed(1)
+    torch.manual_seed(1)
     torch.rand(3), np.random.rand(), random.random(), np.random.randn()  # leaves a cached Gaussian in NumPy
     path = save_checkpoint(tmp_path / "c.pt", model, optimizer, 1, History())
     expected = torch.rand(5), np.random.rand(5), np.random.randn(), random.random()
-    torch.manual_seed(99), np.random.seed(99), random.seed(99)
+    torch.manual_seed(99)
+    np.random.seed(99)
+    random.seed(99)
     set_rng_state(load_checkpoint(path, DigitCNN()).rng_state)
     again = torch.rand(5), np.random.rand(5), np.random.randn(), random.random()
     assert torch.equal(expected[0], again[0]) and np.array_equal(expected[1], again[1])
@@ -94,11 +98,26 @@ def test_state_holds_only_plain_data():
     assert isinstance(state["numpy"][1], list)  # not an ndarray: weights_only loading must read it
 
 
-def test_checkpoint_loads_into_the_models_device_and_needs_no_optimizer(saved):
+def test_checkpoint_loads_without_an_optimizer(saved):
     path, model, _, _ = saved
     copy = DigitCNN()
     assert load_checkpoint(path, copy).epoch == 2
     assert same_weights(copy, model)
+
+
+def test_a_checkpoint_written_on_the_gpu_loads_on_the_cpu_and_back(tmp_path, needs_cuda):
+    model, optimizer = trained_model()
+    model.cuda()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    path = save_checkpoint(tmp_path / "c.pt", model, optimizer, 1, History())
+    assert {t.device.type for t in read_checkpoint(path)["model"].values()} == {"cpu"}  # read onto the CPU
+    on_cpu = DigitCNN()
+    load_checkpoint(path, on_cpu)
+    assert {p.device.type for p in on_cpu.parameters()} == {"cpu"}
+    on_gpu = DigitCNN().cuda()
+    load_checkpoint(path, on_gpu, torch.optim.Adam(on_gpu.parameters()))
+    assert {p.device.type for p in on_gpu.parameters()} == {"cuda"}  # into the model's device
+    assert all(torch.equal(a.cpu(), b) for a, b in zip(on_gpu.parameters(), on_cpu.parameters()))
 
 
 def test_missing_parent_folders_are_created(tmp_path):

@@ -10,6 +10,7 @@ from archive_builders import (
     digests,
     mnist_arrays,
     write_cifar_archive,
+    write_cifar_folder,
     write_mnist,
 )
 
@@ -29,7 +30,9 @@ def assert_one_line_error(captured, message: str) -> None:
 
 @pytest.fixture
 def cifar_dir(tmp_path):
+    """A folder with CIFAR-10 unpacked, as --download leaves it (the archive beside its folder)."""
     write_cifar_archive(tmp_path / "cifar", cifar_batches(per_batch=4, test=6))
+    write_cifar_folder(tmp_path / "cifar", cifar_batches(per_batch=4, test=6))
     return tmp_path / "cifar"
 
 
@@ -100,11 +103,30 @@ def test_download_with_a_wrong_checksum(cifar_dir, tmp_path, monkeypatch, capsys
     assert list(data.iterdir()) == []
 
 
-def test_a_corrupt_archive(tmp_path, capsys):
-    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
-    argv = ["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r")]
+def test_an_archive_not_yet_unpacked_is_left_alone(tmp_path, capsys):
+    archive = write_cifar_archive(tmp_path / "data", cifar_batches(per_batch=4, test=6))
+    argv = ["train", "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "r")]
     assert main([*argv, *FAST]) == 2
-    assert_one_line_error(capsys.readouterr(), "download it again")
+    assert_one_line_error(capsys.readouterr(), "unpack first with download_cifar10(")
+    assert list(archive.parent.iterdir()) == [archive]  # training never unpacks (under torchrun, every rank would)
+
+
+def test_download_checks_and_unpacks_an_archive_placed_by_hand_without_the_network(tmp_path, monkeypatch, capsys):
+    archive = write_cifar_archive(tmp_path / "data", cifar_batches(per_batch=4, test=6))
+    monkeypatch.setattr(archives, "CIFAR10_ARCHIVE", RemoteFile(archive.name, **digests(archive)))
+    monkeypatch.setattr(archives, "CIFAR10_URL", closed_port_url())
+    argv = ["train", "--dataset", "cifar10", "--data-dir", str(archive.parent), "--download", "--out", str(tmp_path / "r")]
+    assert main([*argv, *FAST]) == 0
+    assert (archive.parent / "cifar-10-batches-py" / "test_batch").is_file()
+
+
+def test_a_corrupt_archive_is_not_unpacked(tmp_path, monkeypatch, capsys):
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"\x1f\x8b\x08\x00 not really gzip")
+    monkeypatch.setattr(archives, "CIFAR10_URL", closed_port_url())
+    argv = ["train", "--dataset", "cifar10", "--data-dir", str(tmp_path), "--download", "--out", str(tmp_path / "r")]
+    assert main([*argv, *FAST]) == 2
+    assert_one_line_error(capsys.readouterr(), "the file there now does not match: expected SHA256")
+    assert not (tmp_path / "cifar-10-batches-py").exists()
 
 
 MISTAKES = {

@@ -43,14 +43,10 @@ def test_num_classes_sets_the_output_width(batch):
 
 def test_parameter_count_is_the_seeds(model):
     total = sum(p.numel() for p in model.parameters())
-    assert total == 296_130
+    assert total == 296_130  # the seed's architecture: 504 + 294,976 + 650
     assert count_parameters(model) == total
-    # The same number from the architecture's arithmetic (weights + biases).
-    conv1 = 18 * 3 * 3 * 3 + 18
-    fc1 = (18 * 16 * 16) * 64 + 64
-    fc2 = 64 * 10 + 10
-    assert (conv1, fc1, fc2) == (504, 294_976, 650)
-    assert conv1 + fc1 + fc2 == total
+    model.fc2.weight.requires_grad_(False)  # frozen: counted in the total, not among the trainable ones
+    assert count_parameters(model, trainable_only=True) == total - 640
 
 
 def test_parameters_by_layer(model):
@@ -166,6 +162,36 @@ def test_capture_activations_values(model, batch):
         torch.testing.assert_close(maps["fc2"], model(batch))
     assert not any(t.requires_grad for t in maps.values())
     assert all_hooks(model) == []  # no hook left behind
+
+
+def bn_dropout_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Dropout(0.5),
+                         nn.Linear(4 * 30 * 30, 2))
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize(
+    "look", [lambda net, x: trace_shapes(net, x), lambda net, x: capture_activations(net, x, ["1", "4"])],
+    ids=["trace_shapes", "capture_activations"],
+)
+def test_looking_at_a_model_changes_nothing_in_it(batch, look, mode):
+    net = bn_dropout_net().train(mode == "train")
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    generator_before = torch.get_rng_state()
+    look(net, batch)
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())  # batch norm's statistics too
+    assert torch.equal(torch.get_rng_state(), generator_before)  # no dropout mask drawn
+    assert net.training == (mode == "train") and all(m.training == net.training for m in net.modules())
+
+
+def test_activations_are_those_of_the_model_predicting(batch):
+    net = bn_dropout_net()
+    maps = capture_activations(net, batch, ["1", "5"])
+    net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(maps["5"], net(batch), rtol=0, atol=0)
+        torch.testing.assert_close(maps["1"], net[1](net[0](batch)), rtol=0, atol=0)
 
 
 def test_capture_activations_accepts_any_iterable(model, batch):

@@ -70,7 +70,7 @@ def test_use_chinese_font_is_idempotent():
     assert use_chinese_font() == CHINESE_FONT
     families = matplotlib.rcParams["font.sans-serif"]
     assert families.count(CHINESE_FONT) == 1
-    assert sum(f.name == CHINESE_FONT for f in matplotlib.font_manager.fontManager.ttflist) >= 1
+    assert sum(f.name == CHINESE_FONT for f in matplotlib.font_manager.fontManager.ttflist) == 1
 
 
 def test_chinese_text_renders_without_missing_glyphs():

@@ -136,3 +136,11 @@ def test_vocabulary_min_count():
         Vocabulary.build([["a"]], min_count=0)
     with pytest.raises(ValueError, match="found none"):
         Vocabulary.build([["a"]], min_count=2)
+
+
+def test_vocabularies_compare_by_words_and_counts():
+    vocab = Vocabulary.build([["b", "a", "c", "a"], ["c", "d"]])
+    assert vocab == Vocabulary.build([["c", "d"], ["b", "a", "c", "a"]])  # the order of sentences does not matter
+    assert vocab != Vocabulary.build([["b", "a", "c", "a"], ["c", "d", "d"]])  # other counts
+    assert vocab != Vocabulary.build([["b", "a", "c", "a"], ["c", "e"]])  # other words
+    assert vocab != ("a", "c", "b", "d")

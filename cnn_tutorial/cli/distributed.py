@@ -48,7 +48,7 @@ class World:
         return self.rank == 0
 
 
-def free_port(host: str = "127.0.0.1", ports: range = range(29400, 29500)) -> int:
+def free_port(host: str = "127.0.0.1", ports: range = range(29410, 29500)) -> int:
     """A TCP port on `host` that nothing is bound to, for `--rdzv-endpoint` or `--master-port`.
 
     The port comes from `ports`, which lies below the range the operating
@@ -56,7 +56,9 @@ def free_port(host: str = "127.0.0.1", ports: range = range(29400, 29500)) -> in
     binding port 0 is released before torchrun binds it again, and in that
     gap any program that asks for port 0 (a Jupyter kernel, say) can be
     given it; the rendezvous then waits forever for a server that is not
-    there. Ports outside that range are never handed out by chance.
+    there. Ports outside that range are never handed out by chance. The
+    range starts above 29400, the port torchrun's own c10d rendezvous takes
+    by default.
 
     Args:
         host: The address the rendezvous will listen on.
@@ -70,7 +72,7 @@ def free_port(host: str = "127.0.0.1", ports: range = range(29400, 29500)) -> in
 
     Examples:
         >>> port = free_port()
-        >>> 29400 <= port < 29500
+        >>> 29410 <= port < 29500
         True
         >>> with socket.socket() as taken:
         ...     taken.bind(("127.0.0.1", port))
