@@ -31,7 +31,16 @@ Execution is safe to interrupt and to run twice at once:
 - every notebook has a time limit of its own, besides the per-cell one;
 - notebooks run longest first, from the durations of the last run;
 - an error is logged the moment it happens, naming each page that shares
-  the notebook, the Markdown line of the failing cell and the traceback.
+  the notebook, the Markdown line of the failing cell and the traceback;
+- pruning skips what a concurrent build renamed or removed meanwhile, and
+  never removes a lock another build holds.
+
+A notebook runs in a working folder of its own under `<cache>/work/` (what it
+writes there is published next to its page); its `TMPDIR`, the kernel's
+sockets and its connection file are in a short private folder of the system's
+temporary folder (`cnn-nb-XXXXXXXX`), removed after the run, so no socket
+path depends on where the checkout lives (a Unix socket's path may not exceed
+107 bytes).
 
 Why not jupyter-cache: its key is the code cells and kernelspec only (it can
 not see an edit to an imported module, nor the kernel's environment), it has
@@ -254,7 +263,7 @@ class Executor:
             "versions": installed_versions(),
             "kernel_env": dict(sorted(settings.kernel_env.items())),
             "pass_env": {name: os.environ.get(name) for name in sorted(settings.pass_env)},
-            "python_path": self._python_path(),
+            "packages": sorted(settings.packages),  # on the kernel's PYTHONPATH (as paths: not keyed, a moved checkout keeps its cache)
             "setup": settings.setup_code,
             "allow_errors": settings.allow_errors,
         }
