@@ -2,7 +2,9 @@
 
 These chapters once did not: rnn printed statistics of an unseeded tensor,
 math-building-blocks float64 noise digits, linear-regression an intercept that
-moved in its fourth decimal. `make bench` runs the same check over every chapter.
+moved in its fourth decimal. Each fresh run is compared with the entry the site
+build has just cached (one execution per chapter, not two). `make bench` runs
+the same check over every chapter.
 """
 
 import pytest
