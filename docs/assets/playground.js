@@ -1,67 +1,81 @@
-/* The playground: draw a digit, and DigitCNN (trained when the site was built)
- * classifies it in the browser. Plain JavaScript, no library, nothing fetched
- * but the model file next to the page.
+/* The playground: draw a digit, and the network the playground chapter
+ * trained on MNIST when the site was built classifies it in the browser.
+ * Plain JavaScript, no library, nothing fetched but the model file next to
+ * the page.
  *
- * The network is the one in cnn_tutorial.models.DigitCNN:
- *   conv1 (1→8, 3×3, padding 1) → ReLU → max pool 2×2 → flatten (128)
- *   → fc1 (128→32) → ReLU → fc2 (32→10)
+ * The model file lists the layers in order (conv2d, relu, maxpool2d,
+ * flatten, linear) and holds every weight; this script runs them on the
+ * 28×28 image it makes from the strokes the way MNIST's digits were made.
  */
 (function () {
   "use strict";
 
   // ---- the network, layer by layer (arrays are flat, row-major, like PyTorch) ----
+  // A tensor here is {data: Float64Array, c, h, w}: c channels of h × w.
 
-  function conv2d(input, inChannels, size, weight, bias, outChannels) {
-    const out = new Float64Array(outChannels * size * size);
-    for (let o = 0; o < outChannels; o++) {
-      for (let y = 0; y < size; y++) {
-        for (let x = 0; x < size; x++) {
+  function conv2d(x, layer) {
+    const { weight, bias, out, kernel: k, stride: s, padding: p } = layer;
+    const h = Math.floor((x.h + 2 * p - k) / s) + 1, w = Math.floor((x.w + 2 * p - k) / s) + 1;
+    const data = new Float64Array(out * h * w);
+    for (let o = 0; o < out; o++) {
+      for (let y = 0; y < h; y++) {
+        for (let xo = 0; xo < w; xo++) {
           let sum = bias[o];
-          for (let c = 0; c < inChannels; c++) {
-            for (let ky = 0; ky < 3; ky++) {
-              const iy = y + ky - 1; // padding 1: positions outside the image count as 0
-              if (iy < 0 || iy >= size) continue;
-              for (let kx = 0; kx < 3; kx++) {
-                const ix = x + kx - 1;
-                if (ix < 0 || ix >= size) continue;
-                sum += weight[((o * inChannels + c) * 3 + ky) * 3 + kx] * input[(c * size + iy) * size + ix];
+          for (let c = 0; c < x.c; c++) {
+            for (let ky = 0; ky < k; ky++) {
+              const iy = y * s + ky - p; // positions in the padding count as 0
+              if (iy < 0 || iy >= x.h) continue;
+              const row = (c * x.h + iy) * x.w, wRow = ((o * x.c + c) * k + ky) * k;
+              for (let kx = 0; kx < k; kx++) {
+                const ix = xo * s + kx - p;
+                if (ix < 0 || ix >= x.w) continue;
+                sum += weight[wRow + kx] * x.data[row + ix];
               }
             }
           }
-          out[(o * size + y) * size + x] = sum;
+          data[(o * h + y) * w + xo] = sum;
         }
       }
     }
-    return out;
+    return { data, c: out, h, w };
   }
 
-  function relu(values) {
-    return values.map((v) => (v > 0 ? v : 0));
+  function relu(x) {
+    return { ...x, data: x.data.map((v) => (v > 0 ? v : 0)) };
   }
 
-  function maxPool2(input, channels, size) {
-    const half = size / 2;
-    const out = new Float64Array(channels * half * half);
-    for (let c = 0; c < channels; c++) {
-      for (let y = 0; y < half; y++) {
-        for (let x = 0; x < half; x++) {
-          const at = (dy, dx) => input[(c * size + 2 * y + dy) * size + 2 * x + dx];
-          out[(c * half + y) * half + x] = Math.max(at(0, 0), at(0, 1), at(1, 0), at(1, 1));
+  function maxPool2d(x, { kernel: k, stride: s }) {
+    const h = Math.floor((x.h - k) / s) + 1, w = Math.floor((x.w - k) / s) + 1;
+    const data = new Float64Array(x.c * h * w);
+    for (let c = 0; c < x.c; c++) {
+      for (let y = 0; y < h; y++) {
+        for (let xo = 0; xo < w; xo++) {
+          let best = -Infinity;
+          for (let ky = 0; ky < k; ky++) {
+            for (let kx = 0; kx < k; kx++) best = Math.max(best, x.data[(c * x.h + y * s + ky) * x.w + xo * s + kx]);
+          }
+          data[(c * h + y) * w + xo] = best;
         }
       }
     }
-    return out;
+    return { data, c: x.c, h, w };
   }
 
-  function linear(input, weight, bias) {
-    const out = new Float64Array(bias.length);
+  function linear(x, { weight, bias }) {
+    const data = new Float64Array(bias.length), n = x.data.length;
     for (let o = 0; o < bias.length; o++) {
       let sum = bias[o];
-      for (let i = 0; i < input.length; i++) sum += weight[o * input.length + i] * input[i];
-      out[o] = sum;
+      for (let i = 0; i < n; i++) sum += weight[o * n + i] * x.data[i];
+      data[o] = sum;
     }
-    return out;
+    return { data, c: bias.length, h: 1, w: 1 };
   }
+
+  const RUN = {
+    conv2d, relu, linear,
+    maxpool2d: maxPool2d,
+    flatten: (x) => ({ data: x.data, c: x.data.length, h: 1, w: 1 }),
+  };
 
   function softmax(logits) {
     const top = Math.max(...logits);
@@ -71,50 +85,58 @@
   }
 
   function loadModel(doc) {
-    if (doc.format !== "cnn-tutorial-weights/1" || doc.model !== "DigitCNN") {
-      throw new Error("expected a DigitCNN exported by cnn_tutorial.export, got " + doc.model);
+    if (doc.format !== "cnn-tutorial-weights/2") {
+      throw new Error(`expected a model exported by the playground chapter (cnn-tutorial-weights/2), got ${doc.format}`);
     }
-    const t = (name) => Float64Array.from(doc.tensors[name].data);
-    const channels = doc.tensors["conv1.weight"].shape[0];
-    return {
-      channels,
-      conv1: { weight: t("conv1.weight"), bias: t("conv1.bias") },
-      fc1: { weight: t("fc1.weight"), bias: t("fc1.bias") },
-      fc2: { weight: t("fc2.weight"), bias: t("fc2.bias") },
-    };
+    const layers = doc.layers.map((spec) => {
+      if (!(spec.type in RUN)) throw new Error(`unknown layer type ${spec.type}`);
+      const layer = { ...spec };
+      if (spec.name) {
+        layer.weight = Float64Array.from(doc.tensors[`${spec.name}.weight`].data);
+        layer.bias = Float64Array.from(doc.tensors[`${spec.name}.bias`].data);
+        layer.out = doc.tensors[`${spec.name}.bias`].shape[0];
+      }
+      return layer;
+    });
+    const [c, h, w] = doc.input;
+    return { layers, input: { c, h, w } };
   }
 
-  /** pixels: 64 values in [0, 1], row by row. Returns the logits and conv1's maps. */
+  /** pixels: 784 values in [0, 1], row by row. Returns the logits and the first convolution's maps (after its ReLU). */
   function forward(model, pixels) {
-    const maps = relu(conv2d(pixels, 1, 8, model.conv1.weight, model.conv1.bias, model.channels));
-    const pooled = maxPool2(maps, model.channels, 8);
-    const hidden = relu(linear(pooled, model.fc1.weight, model.fc1.bias));
-    return { logits: Array.from(linear(hidden, model.fc2.weight, model.fc2.bias)), maps };
+    let x = { data: Float64Array.from(pixels), ...model.input };
+    let maps = null;
+    model.layers.forEach((layer, i) => {
+      x = RUN[layer.type](x, layer);
+      if (!maps && layer.type === "relu" && model.layers[i - 1].type === "conv2d") maps = x;
+    });
+    return { logits: Array.from(x.data), maps };
   }
 
-  // ---- preprocessing: the strokes → what scikit-learn's digits look like ----
-  // The digits were made from 32×32 black-and-white images of the whole digit,
-  // written with a thick pen, counting the inked pixels in each 4×4 block
-  // (0–16). We redraw the reader's strokes the same way: scale the drawing so
-  // its longer side fills the 32×32 box (keeping proportions, centred), with a
-  // pen about as thick as in the data (PEN pixels of 32, whatever the size the
-  // reader wrote at), then count per block and divide by 16 as load_digits does.
+  // ---- preprocessing: the strokes → an MNIST digit ----
+  // MNIST's digits were scaled (keeping their proportions) so that the box
+  // around the ink is 20 pixels on its longer side, anti-aliased, then placed
+  // in 28×28 with the ink's center of mass at pixel (14, 14). We redraw the
+  // reader's strokes the same way: with a pen PEN pixels wide (whatever size
+  // the reader wrote at), their box filling 20 pixels, drawn SUPER times finer
+  // and averaged back (anti-aliasing), then shifted to center the mass.
 
-  const PEN = 7;
+  const SIZE = 28, BOX = 20, PEN = 2.8, SUPER = 4;
 
   function toDigit(strokes) {
+    const pixels = new Float64Array(SIZE * SIZE);
     const points = strokes.flat();
-    const pixels = new Float64Array(64);
     if (points.length === 0) return pixels;
     const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
     const left = Math.min(...xs), top = Math.min(...ys);
     const boxW = Math.max(...xs) - left, boxH = Math.max(...ys) - top;
-    const scale = (32 - PEN) / Math.max(boxW, boxH, 1e-6);
-    const offsetX = (32 - boxW * scale) / 2, offsetY = (32 - boxH * scale) / 2;
-    const small = document.createElement("canvas");
-    small.width = small.height = 32;
-    const ctx = small.getContext("2d", { willReadFrequently: true });
-    ctx.lineWidth = PEN;
+    const big = BOX * SUPER;
+    const scale = (BOX - PEN) * SUPER / Math.max(boxW, boxH, 1);
+    const offsetX = (big - boxW * scale) / 2, offsetY = (big - boxH * scale) / 2;
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = big;
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.lineWidth = PEN * SUPER;
     ctx.lineCap = ctx.lineJoin = "round";
     for (const stroke of strokes) {
       const at = (p) => [(p[0] - left) * scale + offsetX, (p[1] - top) * scale + offsetY];
@@ -123,11 +145,27 @@
       for (const p of stroke.length > 1 ? stroke.slice(1) : [[stroke[0][0] + 1e-3, stroke[0][1]]]) ctx.lineTo(...at(p));
       ctx.stroke();
     }
-    const bits = ctx.getImageData(0, 0, 32, 32).data;
-    for (let y = 0; y < 32; y++) {
-      for (let x = 0; x < 32; x++) {
-        if (bits[(y * 32 + x) * 4 + 3] > 127) pixels[(y >> 2) * 8 + (x >> 2)] += 1 / 16;
+    // Average each SUPER × SUPER block: the 20 × 20 anti-aliased digit.
+    const alpha = ctx.getImageData(0, 0, big, big).data;
+    const box = new Float64Array(BOX * BOX);
+    for (let y = 0; y < big; y++) {
+      for (let x = 0; x < big; x++) box[Math.floor(y / SUPER) * BOX + Math.floor(x / SUPER)] += alpha[(y * big + x) * 4 + 3] / 255 / (SUPER * SUPER);
+    }
+    // Center of mass, and the box around the ink (which must stay inside 28 × 28).
+    let mass = 0, my = 0, mx = 0, y0 = BOX, y1 = -1, x0 = BOX, x1 = -1;
+    for (let y = 0; y < BOX; y++) {
+      for (let x = 0; x < BOX; x++) {
+        const v = box[y * BOX + x];
+        if (v <= 0) continue;
+        mass += v; my += v * y; mx += v * x;
+        y0 = Math.min(y0, y); y1 = Math.max(y1, y); x0 = Math.min(x0, x); x1 = Math.max(x1, x);
       }
+    }
+    if (mass === 0) return pixels;
+    const place = (center, low, high) => Math.min(Math.max(Math.round(SIZE / 2 - center), -low), SIZE - 1 - high);
+    const dy = place(my / mass, y0, y1), dx = place(mx / mass, x0, x1);
+    for (let y = y0; y <= y1; y++) {
+      for (let x = x0; x <= x1; x++) pixels[(y + dy) * SIZE + x + dx] = Math.min(1, box[y * BOX + x]);
     }
     return pixels;
   }
@@ -146,6 +184,7 @@
   }
 
   function setUp(root) {
+    root.dataset.ready = "true";
     const pad = root.querySelector(".playground__canvas");
     const seen = root.querySelector(".playground__seen");
     const result = root.querySelector(".playground__result");
@@ -165,7 +204,7 @@
       pending = false;
       if (!model) return;
       const pixels = toDigit(strokes);
-      paintGrid(seen, pixels, 8, 0, 1);
+      paintGrid(seen, pixels, SIZE, 0, 1);
       if (!pixels.some((v) => v > 0)) {
         result.textContent = text.empty;
         return;
@@ -180,9 +219,10 @@
         bar.querySelector("output").textContent = `${Math.round(100 * probabilities[d])}%`;
         bar.classList.toggle("playground__bar--best", d === best);
       });
+      const area = maps.h * maps.w;
       mapsBox.querySelectorAll("canvas").forEach((canvas, c) => {
-        const map = maps.subarray(c * 64, (c + 1) * 64);
-        paintGrid(canvas, map, 8, 0, Math.max(...map));
+        const map = maps.data.subarray(c * area, (c + 1) * area);
+        paintGrid(canvas, map, maps.w, 0, Math.max(...map));
       });
     }
 
@@ -239,8 +279,10 @@
       })
       .then((doc) => {
         model = loadModel(doc);
-        for (let c = 0; c < model.channels; c++) {
-          mapsBox.insertAdjacentHTML("beforeend", `<canvas width="8" height="8" aria-label="conv1 ${c}"></canvas>`);
+        const first = model.layers.find((layer) => layer.type === "conv2d");
+        const maps = forward(model, new Float64Array(SIZE * SIZE)).maps;
+        for (let c = 0; c < maps.c; c++) {
+          mapsBox.insertAdjacentHTML("beforeend", `<canvas width="${maps.w}" height="${maps.h}" aria-label="${first.name} ${c}"></canvas>`);
         }
         result.textContent = text.empty;
         root.classList.add("playground--ready");
@@ -251,13 +293,23 @@
         throw error;
       });
 
-    // For the tests and the curious: run the network on any 8×8 image.
+    // For the tests and the curious: run the network on any 28×28 image.
     window.cnnPlayground = {
       ready,
-      predict: (pixels) => forward(model, Float64Array.from(pixels)).logits,
+      predict: (pixels) => forward(model, pixels).logits,
+      probabilities: (pixels) => softmax(forward(model, pixels).logits),
       preprocess: () => Array.from(toDigit(strokes)),
     };
   }
 
-  document.querySelectorAll(".playground").forEach(setUp);
+  function init() {
+    document.querySelectorAll(".playground:not([data-ready])").forEach(setUp);
+  }
+
+  // Material's instant navigation swaps pages without reloading scripts: its
+  // document$ announces every new page (the first one too).
+  if (window.cnnPlaygroundInit) return window.cnnPlaygroundInit();
+  window.cnnPlaygroundInit = init;
+  if (window.document$ && typeof window.document$.subscribe === "function") window.document$.subscribe(init);
+  else init();
 })();
