@@ -11,9 +11,12 @@ STAMP  := $(VENV)/.installed
 
 env: $(STAMP)
 
+CHECK_VERSION := import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "Python 3.11, 3.12 or 3.13 is needed, found " + sys.version.split()[0] + " in " + sys.prefix + " (set PYTHON=/path/to/python3.X; remove a .venv made with another Python)")
+
 $(STAMP): requirements.txt pyproject.toml tooling/pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "Python 3.11, 3.12 or 3.13 is needed, found " + sys.version.split()[0] + " (set PYTHON=/path/to/python3.X)")'
+	@$(PYTHON) -c '$(CHECK_VERSION)'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c '$(CHECK_VERSION)'  # a .venv made by hand (the installation page's recipe) is checked too
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . -e tooling
 	touch $@
