@@ -26,7 +26,7 @@
       channels: "Channels",
       cout: "Out channels",
       ceil: "ceil_mode (round up)",
-      input: (n, p) => `Input ${n} × ${n}` + (p ? `, padded by ${p} on each side (grey)` : ""),
+      input: (n, p) => `Input ${n} × ${n}` + (p ? `, padded by ${p} on each side (gray)` : ""),
       output: (o) => `Output ${o} × ${o}`,
       outputLabel: "Output cells: use the arrow keys, or hover",
       prev: "◀ Previous",
