@@ -36,9 +36,13 @@ _EXPORTS = {
 
 def __getattr__(name: str):
     if name == "__version__":  # one source, the installed distribution's metadata (from pyproject.toml)
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
-        return version("cnn-tutorial")
+        try:
+            return version("cnn-tutorial")
+        except PackageNotFoundError:  # imported from a folder without installing: no metadata to read
+            raise AttributeError("cnn_tutorial.__version__ comes from the installed distribution; "
+                                 "install it (pip install -e .)") from None
     module = _EXPORTS.get(name)
     if module is None:  # a submodule used as an attribute (`cnn_tutorial.models.ConvNet`)
         if name.startswith("_") or importlib.util.find_spec(f"cnn_tutorial.{name}") is None:

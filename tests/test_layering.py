@@ -151,3 +151,21 @@ def test_seeding_and_plotting_do_not_depend_on_the_training_loop(graph):
     for module in ("cnn_tutorial.runtime", "cnn_tutorial.history", "cnn_tutorial.plotting", "cnn_tutorial.checkpoints"):
         assert "cnn_tutorial.training" not in reachable(module), module
     assert "cnn_tutorial.checkpoints" in graph["cnn_tutorial.training"]  # fit keeps checkpoints with the core's module
+
+
+# ---------------------------------------------------------------- the top-level names
+
+
+def test_every_top_level_name_comes_from_the_module_it_is_listed_under():
+    import importlib
+    import tomllib
+
+    import cnn_tutorial
+
+    assert cnn_tutorial.__all__ == sorted(cnn_tutorial._EXPORTS)
+    for name, module in cnn_tutorial._EXPORTS.items():
+        value = getattr(importlib.import_module(f"cnn_tutorial.{module}"), name)
+        assert getattr(cnn_tutorial, name) is value
+        assert value.__module__ == f"cnn_tutorial.{module}", f"{name} is defined in {value.__module__}, not {module}"
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert cnn_tutorial.__version__ == project["version"]  # one source: the distribution's metadata
