@@ -417,3 +417,48 @@ def test_dropout_per_global_batch_is_pytorchs_in_one_process_and_its_slices_in_s
     assert torch.equal(torch.cat(shares), native)  # two processes: the same masks, each on its images
     assert not torch.equal(shares[0] == 0, shares[1][: len(shares[0])] == 0)  # not the same mask twice
     assert "forward" not in vars(layer)  # the layer is itself again
+
+
+class _FakeGroup:
+    """Just enough of torch.distributed for train_one_epoch to act as one rank of two (sums stay local)."""
+
+    ReduceOp = torch.distributed.ReduceOp
+
+    def __init__(self, rank):
+        self.rank = rank
+
+    def is_available(self):
+        return True
+
+    def is_initialized(self):
+        return True
+
+    def get_rank(self):
+        return self.rank
+
+    def get_world_size(self):
+        return 2
+
+    def all_reduce(self, tensor, op=None):
+        pass
+
+
+def test_an_augment_without_share_draws_differently_on_each_rank_and_leaves_the_generators_in_step(
+    small_train, monkeypatch
+):
+    draws = {}
+    for rank in (0, 1):
+        monkeypatch.setattr(training, "dist", _FakeGroup(rank))
+        seen = []
+
+        def plain(batch):
+            seen.append(torch.rand(1).item())  # a user's augmentation drawing from torch's global generator
+            return batch
+
+        set_seed(0)
+        model = linear_model()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        training.train_one_epoch(model, small_train, optimizer, epoch=0, batch_size=64, augment=plain)
+        draws[rank] = seen, torch.rand(1).item()
+    assert draws[0][0] != draws[1][0]  # the ranks augment differently
+    assert draws[0][1] == draws[1][1]  # and the global generator, which dropout uses, is where it was on both
