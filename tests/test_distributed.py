@@ -15,7 +15,7 @@ import torch.distributed as dist
 
 from cnn_tutorial.checkpoints import read_checkpoint
 from cnn_tutorial.cli import main
-from cnn_tutorial.cli.distributed import World, free_port, process_group
+from cnn_tutorial.cli.distributed import World, distributed_device, free_port, process_group
 from cnn_tutorial.training import ShardedBatchSampler
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +77,29 @@ def test_without_torchrun_everything_is_a_world_of_one(monkeypatch):
     with process_group("cpu") as world:
         assert world == World(0, 1, torch.device("cpu"))
     assert not dist.is_initialized()
+
+
+@pytest.mark.parametrize(
+    "gpus, asked, processes, expected",
+    [
+        (0, None, 2, "cpu"),
+        (1, None, 2, "cpu"),  # torchrun --nproc_per_node=2 on a laptop with one GPU: gloo, not a crash
+        (2, None, 2, "cuda"),
+        (4, None, 2, "cuda"),
+        (1, "cpu", 1, "cpu"),
+        (1, "cuda", 1, "cuda"),
+        (1, "cuda", 2, "fewer GPUs than processes"),  # asked for: said, not silently changed
+    ],
+)
+def test_each_process_gets_a_gpu_of_its_own_or_the_cpu(monkeypatch, gpus, asked, processes, expected):
+    monkeypatch.delenv("CNN_TUTORIAL_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    if expected.startswith("fewer"):
+        with pytest.raises(ValueError, match=r"2 processes on this machine need a GPU each, but it has 1: .*--device cpu"):
+            distributed_device(asked, processes)
+    else:
+        assert distributed_device(asked, processes) == torch.device(expected)
 
 
 # ---------------------------------------------------------------- fit in two processes

@@ -48,7 +48,7 @@ from cnn_tutorial.archives import (
 )
 from cnn_tutorial.augment import Share, compose, random_flip, random_shift
 from cnn_tutorial.checkpoints import ResumeError, check_resumable, read_checkpoint
-from cnn_tutorial.cli.distributed import launched_by_torchrun, process_group
+from cnn_tutorial.cli.distributed import distributed_device, launched_by_torchrun, process_group
 from cnn_tutorial.data import ImageSet, load_digits, make_shapes
 from cnn_tutorial.history import History
 from cnn_tutorial.models import DigitCNN, GreyConvNet, SimpleCNN
@@ -309,10 +309,11 @@ def train(args: argparse.Namespace) -> None:
             "--download under torchrun would download once per process; download first in one process "
             "(the same command without torchrun, or cnn_tutorial.archives), then start torchrun without --download"
         )
-    with _as_command_error():
-        device = pick_device(args.device)
-        if launched_by_torchrun() and device.type not in ("cpu", "cuda"):
-            raise ValueError(f"distributed training runs on 'cpu' (gloo) or 'cuda' (nccl), not {device.type!r}")
+    with _as_command_error():  # a device this run cannot use fails before the data are loaded
+        if launched_by_torchrun():
+            distributed_device(args.device, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+        else:
+            pick_device(args.device)
     train_set, test_set = load_data(args.dataset, args.data_dir, download=args.download)
 
     with process_group(args.device) as world:

@@ -100,6 +100,44 @@ def launched_by_torchrun() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def distributed_device(device: str | None, local_processes: int) -> torch.device:
+    """The device type of one of `local_processes` processes on this machine: one GPU each, or the CPU.
+
+    A device chosen automatically (`device` and `CNN_TUTORIAL_DEVICE` unset)
+    is CUDA only when every process on the machine can have a GPU of its own;
+    otherwise training runs on the CPU (gloo), which is what
+    `torchrun --nproc_per_node=2` on a laptop with one GPU needs.
+
+    Args:
+        device: As for `pick_device`, or `None` to choose.
+        local_processes: Processes on this machine (torchrun's `LOCAL_WORLD_SIZE`).
+
+    Returns:
+        `cpu` or `cuda` (the process then takes the GPU numbered by its `LOCAL_RANK`).
+
+    Raises:
+        ValueError: If CUDA is asked for with fewer GPUs than processes, or the
+            device is one that neither backend supports (Apple's MPS).
+
+    Examples:
+        >>> distributed_device("cpu", local_processes=2)
+        device(type='cpu')
+    """
+    automatic = not (device or os.environ.get("CNN_TUTORIAL_DEVICE"))
+    chosen = pick_device(device)
+    gpus = torch.cuda.device_count() if chosen.type == "cuda" else 0
+    if automatic and (chosen.type == "mps" or (chosen.type == "cuda" and gpus < local_processes)):
+        return torch.device("cpu")
+    if chosen.type == "cuda" and gpus < local_processes:
+        raise ValueError(
+            f"{local_processes} processes on this machine need a GPU each, but it has {gpus}: "
+            "start one process per GPU (torchrun --nproc_per_node=gpu) or train on the CPU (--device cpu)"
+        )
+    if chosen.type not in ("cpu", "cuda"):
+        raise ValueError(f"distributed training runs on 'cpu' (gloo) or 'cuda' (nccl), not {chosen.type!r}")
+    return torch.device(chosen.type)
+
+
 @contextmanager
 def process_group(device: str | None = None) -> Iterator[World]:
     """Join the other processes for the duration of a `with` block, if torchrun started us.
@@ -124,12 +162,10 @@ def process_group(device: str | None = None) -> Iterator[World]:
         ...     world
         World(rank=0, world_size=1, device=device(type='cpu'))
     """
-    chosen = pick_device(device)
     if not launched_by_torchrun():
-        yield World(device=chosen)
+        yield World(device=pick_device(device))
         return
-    if chosen.type not in ("cpu", "cuda"):
-        raise ValueError(f"distributed training runs on 'cpu' (gloo) or 'cuda' (nccl), not {chosen.type!r}")
+    chosen = distributed_device(device, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
     rank, world_size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     if chosen.type == "cuda":
         chosen = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process
