@@ -9,8 +9,8 @@ phones) draws them small and unstretched. So pages with math load this font
 
 The subset keeps the MATH table and every size variant and assembly piece of
 the characters it keeps (fontTools follows them), for the ranges below: about
-90 KB, fetched once, only by pages with math. `tests/test_math_font.py`
-checks that it covers every character the site's formulas use; when a new
+90 KB, fetched once, only by pages with math. `tests/test_site.py` checks
+that it covers every character the site's formulas use; when a new
 formula needs one it lacks, add its range here and rerun:
 
     python -m cnn_tutorial_docs.math_font /usr/share/fonts/truetype/dejavu/DejaVuMathTeXGyre.ttf
