@@ -153,8 +153,9 @@ def standalone(browser, tmp_path: Path, lang: str = "en", width: int = 1000, att
     return page, errors
 
 
-def test_script_fits_its_budget():
+def test_script_and_stylesheet_fit_their_budget():
     assert (ASSETS / "explorer.js").stat().st_size <= 30 * 1024
+    assert (ASSETS / "explorer.css").stat().st_size <= 8 * 1024
 
 
 def test_explorer_agrees_with_pytorch_on_every_setting(browser, tmp_path):
