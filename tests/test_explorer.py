@@ -291,6 +291,8 @@ def test_chapters_embed_the_explorer(browser, site_url, path, title):
     page.goto(site_url + path)
     explorer = page.locator(".conv-explorer")
     expect(explorer).to_have_count(1)
+    assert explorer.get_attribute("data-ready") is None  # built only when it nears the screen
+    explorer.scroll_into_view_if_needed()
     expect(explorer.locator(".conv-explorer__title")).to_have_text(title)
     assert explorer.locator("[role=gridcell]").count() > 0
     assert not errors

@@ -413,8 +413,20 @@
     root.convExplorer = { geometry, render, select };
   }
 
+  // Each explorer is built when it comes near the screen: building it and the
+  // layout that follows would otherwise add to the page's load (tens of ms on
+  // a phone), for a figure most readers reach later.
   function init() {
-    document.querySelectorAll(".conv-explorer:not([data-ready])").forEach(setUp);
+    const roots = document.querySelectorAll(".conv-explorer:not([data-ready])");
+    if (!("IntersectionObserver" in window)) return roots.forEach(setUp);
+    const observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (!entry.isIntersecting) continue;
+        observer.unobserve(entry.target);
+        if (!entry.target.dataset.ready) setUp(entry.target);
+      }
+    }, { rootMargin: "100% 0px" });
+    roots.forEach((root) => observer.observe(root));
   }
 
   // Material's instant navigation swaps pages without reloading scripts: its
