@@ -4,8 +4,8 @@
 
 `SimpleCNN` is the seed chapter's network, layer for layer. Read it top to
 bottom: `__init__` lists the layers, `forward` says how data flows through them.
-`DigitCNN` is the same design scaled down to the 8×8 digits; it is small
-enough to run in a web page (the playground). `ConvNet` is the modern shape
+`DigitCNN` is the same design scaled down to the 8×8 digits (the command
+line's default for them). `ConvNet` is the modern shape
 the later chapters use: a stack of convolution blocks that extract features,
 then global average pooling and one linear classifier; `GreyConvNet` is it
 for MNIST's grey 28×28 digits (the command line's model for MNIST).
