@@ -16,7 +16,7 @@ It runs as a separate process so that the test suite can start it in the
 background as soon as the site is built: the notebooks then run beside the
 rest of the suite, which keeps torch on one thread.
 
-Usage: python tests/reader_journey.py WHEEL NOTEBOOKS_DIR README WORKDIR REPORT.json [--workers N]
+Usage: python tests/reader_journey.py WHEEL NOTEBOOKS_DIR README WORKDIR REPORT.json [--workers N] [--nice N]
 """
 
 import argparse
@@ -132,13 +132,13 @@ def journey(wheel: Path, notebooks: Path, readme: Path, workdir: Path, workers: 
         folder = workdir / "notebooks" / notebook.stem
         folder.mkdir(parents=True)
         (folder / notebook.name).write_bytes(notebook.read_bytes())
-        (workdir / "run_notebook.py").write_text(RUN_NOTEBOOK)
         kernels = workdir / "kernels" / notebook.stem  # outside the reader's folder, short of 107-byte socket paths
         result = _run([str(python), str(workdir / "run_notebook.py"), notebook.name, str(kernels)], folder, env, 900)
         if result["ok"]:
             result.update(json.loads(result["output"].strip().splitlines()[-1]))
         return notebook.stem, result
 
+    (workdir / "run_notebook.py").write_text(RUN_NOTEBOOK)  # once: notebooks run in parallel
     found = sorted(notebooks.glob("*/*.ipynb"), key=lambda path: path.stat().st_size, reverse=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         report["notebooks"] = dict(pool.map(one, found))
@@ -149,8 +149,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("wheel", "notebooks", "readme", "workdir", "report"):
         parser.add_argument(name, type=Path)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="notebooks run at once")
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's priority (and its children's)")
     args = parser.parse_args()
+    os.nice(args.nice)
     began = time.perf_counter()
     report = journey(args.wheel, args.notebooks, args.readme, args.workdir, args.workers)
     report["seconds"] = round(time.perf_counter() - began, 1)
