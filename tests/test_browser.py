@@ -5,21 +5,15 @@ Skipped, with the command that installs it, where Chromium is missing; CI
 a failure.
 """
 
-import os
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-INSTALL = "apt-get install chromium (as root), or set CHROMIUM=/path/to/chromium"
+from browser_support import CHROMIUM, require_chromium
 
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"REQUIRE_BROWSER=1 but no Chromium at {CHROMIUM}; {INSTALL}")
-    pytest.skip(f"browser tests skipped: no Chromium at {CHROMIUM}; {INSTALL}", allow_module_level=True)
+require_chromium("browser tests")
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 

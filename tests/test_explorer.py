@@ -7,8 +7,6 @@ Chromium is missing (REQUIRE_BROWSER=1 makes that a failure).
 """
 
 import itertools
-import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -16,13 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-INSTALL = "apt-get install chromium (as root), or set CHROMIUM=/path/to/chromium"
+from browser_support import CHROMIUM, require_chromium
 
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    if os.environ.get("REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"REQUIRE_BROWSER=1 but no Chromium at {CHROMIUM}; {INSTALL}")
-    pytest.skip(f"explorer tests skipped: no Chromium at {CHROMIUM}; {INSTALL}", allow_module_level=True)
+require_chromium("explorer tests")
 
 import axe_playwright_python  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
