@@ -86,10 +86,12 @@ def _run(command: list[str], cwd: Path, env: dict, timeout: float) -> dict:
     began = time.perf_counter()
     try:
         done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-        ok, output = done.returncode == 0, (done.stdout + done.stderr)
+        ok, stdout, output = done.returncode == 0, done.stdout, (done.stdout + done.stderr)
     except subprocess.TimeoutExpired as expired:
+        stdout = ""
         ok, output = False, f"timed out after {timeout} s\n{expired.stdout or ''}{expired.stderr or ''}"
-    return {"ok": ok, "seconds": round(time.perf_counter() - began, 1), "output": output[-4000:]}
+    return {"ok": ok, "seconds": round(time.perf_counter() - began, 1), "output": output[-4000:],
+            "stdout": stdout[-4000:]}
 
 
 def make_environment(wheel: Path, where: Path) -> tuple[Path, dict]:
@@ -134,8 +136,8 @@ def journey(wheel: Path, notebooks: Path, readme: Path, workdir: Path, workers: 
         (folder / notebook.name).write_bytes(notebook.read_bytes())
         kernels = workdir / "kernels" / notebook.stem  # outside the reader's folder, short of 107-byte socket paths
         result = _run([str(python), str(workdir / "run_notebook.py"), notebook.name, str(kernels)], folder, env, 900)
-        if result["ok"]:
-            result.update(json.loads(result["output"].strip().splitlines()[-1]))
+        if result["ok"]:  # the runner's last printed line; warnings go to stderr
+            result.update(json.loads(result.pop("stdout").strip().splitlines()[-1]))
         return notebook.stem, result
 
     (workdir / "run_notebook.py").write_text(RUN_NOTEBOOK)  # once: notebooks run in parallel
