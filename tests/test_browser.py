@@ -46,6 +46,9 @@ def start_axe(page) -> None:
     next page (axe does most of its work synchronously: the timeout lets this call return)."""
     if not page.evaluate("typeof window.axe === 'object'"):
         page.add_script_tag(content=AXE_SOURCE)
+    # Blocks far from the screen are not rendered (content-visibility: auto, notebook.css), and axe
+    # reads colors off rendered boxes: it would report nonsense contrasts for them. Render them all.
+    page.add_style_tag(content="* { content-visibility: visible !important; }")
     page.evaluate(f"() => {{ window.axeViolations = new Promise(done => setTimeout(() => done(({AXE_RUN})()), 0)); }}")
 
 
@@ -285,6 +288,31 @@ def test_dark_mode_toggle_changes_notebook_cells(context):
              code.evaluate("e => getComputedStyle(e.querySelector('code') || e).backgroundColor"))
     assert before[0] != after[0], "notebook outputs follow the palette"
     assert before[1] != after[1], "notebook code cells follow the palette"
+
+
+def test_palette_choice_is_remembered_and_works_from_the_keyboard(context):
+    """The switch is the site's own script (overrides/partials/javascripts/palette.html), not
+    Material's component: the reader's choice must carry to the next page, in Material's storage
+    format, the browser's theme color must follow it, and Enter on the switch must toggle it."""
+    page = context.new_page()
+    page.emulate_media(color_scheme="light")
+    page.goto("cnn/")
+    body = page.locator("body")
+    expect(body).to_have_attribute("data-md-color-scheme", "default")
+    page.locator("label.md-header__button[for^='__palette']:visible").first.click()
+    expect(body).to_have_attribute("data-md-color-scheme", "slate")
+    stored = page.evaluate("__md_get('__palette')")
+    assert stored["index"] == 1 and stored["color"]["scheme"] == "slate", stored
+    page.goto("en/rnn/")  # another page, in the other language
+    expect(body).to_have_attribute("data-md-color-scheme", "slate")
+    assert page.locator("label.md-header__button[for^='__palette']:visible").count() == 1
+    page.wait_for_load_state("load")
+    assert page.evaluate("document.querySelector('meta[name=color-scheme]').content") == "dark"
+    page.locator("input.md-option:checked").focus()
+    page.keyboard.press("Enter")
+    expect(body).to_have_attribute("data-md-color-scheme", "default")
+    assert page.evaluate("__md_get('__palette').index") == 0
+    assert page.evaluate("document.querySelector('meta[name=color-scheme]').content") == "light"
 
 
 def playground_network(document: dict):
