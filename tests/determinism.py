@@ -1,7 +1,8 @@
 """Execute a chapter twice and compare what it printed: seeded examples must give the same text.
 
-Used by tests/test_determinism.py (a few chapters, in `make test`) and by
-`make bench` (`python tests/bench.py --only determinism`: every chapter).
+`printed_text` is used by tests/test_determinism.py (every chapter: the site
+build's outputs against the reader's journey's run, in `make test`);
+`compare_two_runs` by `make bench-determinism` (every chapter executed twice).
 Timings differ between runs by nature, so the numbers that are durations,
 speeds or speed ratios (attached to their unit, or under a table header that
 names one) are masked; everything else, other numbers on the same line

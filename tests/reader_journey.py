@@ -48,6 +48,7 @@ RUN_NOTEBOOK = textwrap.dedent(
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "reader", "language": "python"}))
     notebook = nbformat.read(sys.argv[1], as_version=4)
+    built = [cell.outputs for cell in notebook.cells if cell.cell_type == "code"]  # what the site shows
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = []
@@ -56,7 +57,10 @@ RUN_NOTEBOOK = textwrap.dedent(
     NotebookClient(notebook, km=km, timeout=600, allow_errors=False,
                    resources={"metadata": {"path": "."}}).execute(cleanup_kc=True)
     code = [c for c in notebook.cells if c.cell_type == "code"]
-    print(json.dumps({"cells": len(code), "outputs": sum(len(c.outputs) for c in code)}))
+    # both sets of outputs, for tests/test_determinism.py: the reader's run must print what the site shows
+    compared = Path(sys.argv[2]) / "outputs.json"
+    compared.write_text(json.dumps({"built": built, "fresh": [c.outputs for c in code]}))
+    print(json.dumps({"cells": len(code), "outputs": sum(len(c.outputs) for c in code), "compared": str(compared)}))
     """
 )
 

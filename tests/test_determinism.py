@@ -1,17 +1,31 @@
-"""Two executions of a chapter print the same text (timings aside).
+"""A reader who runs a chapter's notebook sees the numbers the page shows (timings aside).
 
-These chapters once did not: rnn printed statistics of an unseeded tensor,
-math-building-blocks float64 noise digits, linear-regression an intercept that
-moved in its fourth decimal. Each fresh run is compared with the entry the site
-build has just cached (one execution per chapter, not two). `make bench` runs
-the same check over every chapter.
+Chapters once did not print the same text twice: rnn printed statistics of an
+unseeded tensor, math-building-blocks float64 noise digits, linear-regression
+an intercept that moved in its fourth decimal. The reader's journey
+(tests/reader_journey.py) executes every chapter's downloaded notebook again,
+in another process, another folder and an environment with only the wheel;
+the notebook file carries the outputs of the site build. Here the two are
+compared for every chapter, at no extra execution. `make bench-determinism`
+executes each chapter twice in the build's own environment as well.
 """
 
-import pytest
-from determinism import ROOT, compare_two_runs
+import json
+from types import SimpleNamespace
+
+from determinism import printed_text
 
 
-@pytest.mark.parametrize("chapter", ["rnn", "math-building-blocks", "linear-regression"])
-def test_a_chapter_prints_the_same_text_twice(chapter):
-    difference = compare_two_runs(ROOT / "docs" / "zh" / f"{chapter}.md")
-    assert not difference, f"{chapter} printed different text in two executions:\n" + "\n".join(difference[:40])
+def test_every_notebook_prints_what_its_page_shows(reader_journey):
+    differences = {}
+    for chapter, result in sorted(reader_journey["notebooks"].items()):
+        assert result["ok"], f"{chapter} did not run: see test_every_downloaded_notebook_runs_from_the_wheel"
+        outputs = json.loads(open(result["compared"], encoding="utf-8").read())
+        assert len(outputs["built"]) == len(outputs["fresh"]) == result["cells"], chapter
+        built, fresh = (printed_text(SimpleNamespace(outputs=outputs[key])) for key in ("built", "fresh"))
+        assert built.strip(), f"{chapter}: the downloaded notebook has no printed output to compare"
+        if built != fresh:
+            lines = [f"  site:   {a}\n  reader: {b}" for a, b in zip(built.splitlines(), fresh.splitlines()) if a != b]
+            differences[chapter] = "\n".join(lines[:8]) or "  (a different number of lines)"
+    assert not differences, "printed differently by the reader's run than on the page:\n" + "\n".join(
+        f"{chapter}:\n{text}" for chapter, text in differences.items())
