@@ -63,7 +63,21 @@ def printed_text(execution) -> str:
     A cell's text is taken whole (a print may reach the notebook in several
     pieces), then the numbers of each line that are measured durations or
     speeds are masked (`mask_timings`), and so are the numbers of a table
-    column whose header names a unit of time.
+    column whose header names a unit of time. Runs of spaces count as one:
+    a masked number's width must not decide.
+
+    Examples:
+        >>> from types import SimpleNamespace
+        >>> table = (
+        ...     "                     images/s  ms/step  whole command, s\\n"
+        ...     "1 process  (1 thread)   40469     1.51               4.9\\n"
+        ...     "2 processes              9804    10.20              14.6\\n"
+        ...     "speed-up of 2 processes: 0.30x, 22 steps\\n")
+        >>> print(printed_text(SimpleNamespace(outputs=[[{"output_type": "stream", "text": table}]])))
+        [1] images/s ms/step whole command, s
+        [1] 1 process (1 thread) # # #
+        [1] 2 processes # # #
+        [1] speed-up of 2 processes: #, 22 steps
     """
     parts = []
     for number, outputs in enumerate(execution.outputs, start=1):
@@ -76,21 +90,29 @@ def printed_text(execution) -> str:
             if output.get("output_type") != "stream" and not piece.endswith("\n"):
                 piece += "\n"  # a displayed value is a line of its own; printed text joins up as printed
             text += piece
-        columns: list[tuple[int, int]] = []  # character spans of timing columns, from the last header
-        width = 0  # how many fields the last header had: a row of its table has as many
+        header: list[re.Match] = []  # the fields of the last header that named a unit of time
+        columns: list[tuple[int, int]] = []  # character spans of its timing columns
         for line in text.splitlines():
             fields = list(re.finditer(r"\S+(?: \S+)*", line))  # header fields are two or more spaces apart
             timed = [m for m in fields if COLUMN.search(m.group(0))]
             if timed and not re.search(r"\d", line):  # a header
-                width = len(fields)
+                header = fields
                 names = {m.group(0).split()[0] for m in timed}
                 # a ratio of two timing columns ("GRU / TCN" next to "GRU (ms)" and "TCN (ms)") is a timing too
                 ratios = [m for m in fields if re.fullmatch(r"(\S+) / (\S+)", m.group(0))
                           and set(m.group(0).split(" / ")) <= names]
                 columns = [(m.start(), m.end()) for m in timed + ratios]
-            row = _mask_columns(line, columns) if len(fields) == width else line
-            parts.append(f"[{number}] {mask_timings(row)}")
+            row = _mask_columns(line, columns) if _a_row_of(header, fields) else line
+            parts.append(f"[{number}] {' '.join(mask_timings(row).split())}")
     return "\n".join(parts)
+
+
+def _a_row_of(header: list[re.Match], fields: list[re.Match]) -> bool:
+    """Whether a line's fields are a row of the table under `header`: its last fields sit under the
+    header's, one each (a row may start with a label the header leaves blank)."""
+    if not header or len(fields) < len(header):
+        return False
+    return all(f.start() < h.end() and f.end() > h.start() for f, h in zip(fields[-len(header):], header))
 
 
 def _mask_columns(line: str, columns: list[tuple[int, int]]) -> str:

@@ -113,7 +113,10 @@ def make_environment(wheel: Path, where: Path) -> tuple[Path, dict]:
            if not key.startswith(("PYTHON", "CNN_TUTORIAL", "VIRTUAL_ENV"))}
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv),
                # one thread: the rest of the test suite runs beside this
-               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TQDM_DISABLE="1", MPLBACKEND="Agg")
+               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TQDM_DISABLE="1", MPLBACKEND="Agg",
+               # the device the site build uses (the installation chapter prints it): the notebooks'
+               # outputs are compared with the page's (tests/test_determinism.py)
+               CNN_TUTORIAL_DEVICE="cpu")
     return python, env
 
 

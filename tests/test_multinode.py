@@ -98,5 +98,9 @@ def test_two_nodes_reach_the_weights_of_one_process(two_nodes, one_process):
     nodes, single = read_checkpoint(written / "checkpoint.pt"), read_checkpoint(one_process / "checkpoint.pt")
     assert nodes["extra"]["world_size"] == 2 and single["extra"]["world_size"] == 1
     assert nodes["model"].keys() == single["model"].keys()
+    # Equal up to the order of float sums, which differs between one process and two and with the
+    # thread count, and grows over the 44 steps: measured on an AMD EPYC, conv1.weight 3.7e-5 apart
+    # from the one-process run on one thread (1.2e-7 on two). Averaging mistakes are far larger:
+    # summing the two gradients instead of averaging them (the same as doubling lr) moves it by 0.36.
     for name, value in single["model"].items():
-        torch.testing.assert_close(nodes["model"][name], value, rtol=0, atol=1e-5, msg=f"{name} differs")
+        torch.testing.assert_close(nodes["model"][name], value, rtol=0, atol=1e-4, msg=f"{name} differs")
