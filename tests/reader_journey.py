@@ -2,21 +2,22 @@
 
 What a reader does: install the wheel the site publishes into their own
 environment (keeping their torch), then, from an empty folder, run the
-command line exactly as the README shows it and every chapter's downloaded
-notebook. This script does that and writes a JSON report; `tests/test_wheel.py`
-starts it and checks the report.
+command line exactly as the README shows it and chapters' downloaded
+notebooks. This script does that and writes a JSON report; `tests/test_wheel.py`
+and `tests/test_determinism.py` check the report.
 
-The fresh virtual environment reuses this environment's third-party packages
-(torch alone is hundreds of megabytes) through a `.pth` line, but not the
-project: `cnn_tutorial` there can only come from the wheel. A `.pth` file's
-path line does not run the `.pth` files of the folder it adds, so this
-environment's editable install of the project is not seen either.
+The environment is made as the site build makes the one its chapters run in
+(`cnn_tutorial_docs.wheel_env`): only the wheel installed, third-party packages
+reused. The build has already run every chapter's code there, so the downloaded
+notebooks run here are those named with `--chapters`, whose printed text is
+compared with what their page shows (in another process, another folder, and
+without the build's settings: a check that they are deterministic).
 
 It runs as a separate process so that the test suite can start it in the
-background as soon as the site is built: the notebooks then run beside the
-rest of the suite, which keeps torch on one thread.
+background as soon as the site is built, beside the rest of the suite.
 
-Usage: python tests/reader_journey.py WHEEL NOTEBOOKS_DIR README WORKDIR REPORT.json [--workers N] [--nice N]
+Usage: python tests/reader_journey.py WHEEL NOTEBOOKS_DIR README WORKDIR REPORT.json
+       [--chapters a,b] [--workers N] [--nice N]
 """
 
 import argparse
@@ -27,10 +28,11 @@ import re
 import shlex
 import subprocess
 import sys
-import sysconfig
 import textwrap
 import time
 from pathlib import Path
+
+from cnn_tutorial_docs.wheel_env import wheel_environment
 
 # A notebook runs with a fresh kernel of the reader's environment, in its own empty folder.
 RUN_NOTEBOOK = textwrap.dedent(
@@ -64,11 +66,6 @@ RUN_NOTEBOOK = textwrap.dedent(
     """
 )
 
-# torch installs `torchrun` as a console script; the reader's environment reuses torch
-# from ours without installing it, so it gets the same script here.
-TORCHRUN = "#!{python}\nimport sys\nfrom torch.distributed.run import main\nsys.exit(main())\n"
-
-
 def readme_commands(readme: Path) -> list[str]:
     """The command lines of the README's "Training from the command line" block, comments removed.
 
@@ -98,17 +95,8 @@ def _run(command: list[str], cwd: Path, env: dict, timeout: float) -> dict:
             "stdout": stdout[-4000:]}
 
 
-def make_environment(wheel: Path, where: Path) -> tuple[Path, dict]:
-    """A fresh virtual environment with the wheel installed; returns its python and a reader's environment."""
-    venv = where / "reader-venv"
-    # no pip (nor its bundled setuptools) inside: this environment's pip installs into it (--python)
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-    Path(purelib, "reuse-third-party.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    (venv / "bin" / "torchrun").write_text(TORCHRUN.format(python=python))
-    (venv / "bin" / "torchrun").chmod(0o755)
+def reader_variables(venv: Path) -> dict:
+    """The environment variables of a reader whose shell has activated `venv`."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("PYTHON", "CNN_TUTORIAL", "VIRTUAL_ENV"))}
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv),
@@ -117,19 +105,20 @@ def make_environment(wheel: Path, where: Path) -> tuple[Path, dict]:
                # the device the site build uses (the installation chapter prints it): the notebooks'
                # outputs are compared with the page's (tests/test_determinism.py)
                CNN_TUTORIAL_DEVICE="cpu")
-    return python, env
+    return env
 
 
-def journey(wheel: Path, notebooks: Path, readme: Path, workdir: Path, workers: int) -> dict:
+def journey(wheel: Path, notebooks: Path, readme: Path, workdir: Path, chapters: list[str], workers: int) -> dict:
     report: dict = {"install": {}, "commands": [], "notebooks": {}}
-    python, env = make_environment(wheel, workdir)
+    try:
+        python = wheel_environment(wheel, workdir / "reader-venv").python
+    except RuntimeError as error:
+        report["install"]["error"] = str(error)
+        return report
+    env = reader_variables(python.parent.parent)
     empty = workdir / "reader"
     empty.mkdir()
-    probe = [str(python), "-c", "import importlib.util; print(importlib.util.find_spec('cnn_tutorial'))"]
-    report["install"]["before"] = _run(probe, empty, env, 60)["output"].strip()
-    pip = [sys.executable, "-m", "pip", "--python", str(python)]
-    report["install"]["pip"] = _run([*pip, "install", "--no-index", "--no-deps", str(wheel)], empty, env, 300)
-    report["install"]["check"] = _run([*pip, "check"], empty, env, 120)
+    report["install"]["check"] = _run([sys.executable, "-m", "pip", "--python", str(python), "check"], empty, env, 120)
     report["install"]["located"] = _run([str(python), "-c", "import cnn_tutorial; print(cnn_tutorial.__file__)"],
                                         empty, env, 60)["output"].strip()
     report["install"]["venv"] = str(python.parent.parent)
@@ -148,7 +137,7 @@ def journey(wheel: Path, notebooks: Path, readme: Path, workdir: Path, workers: 
         return notebook.stem, result
 
     (workdir / "run_notebook.py").write_text(RUN_NOTEBOOK)  # once: notebooks run in parallel
-    found = sorted(notebooks.glob("*/*.ipynb"), key=lambda path: path.stat().st_size, reverse=True)
+    found = [notebooks / chapter / f"{chapter}.ipynb" for chapter in chapters]
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         report["notebooks"] = dict(pool.map(one, found))
     return report
@@ -158,12 +147,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("wheel", "notebooks", "readme", "workdir", "report"):
         parser.add_argument(name, type=Path)
+    parser.add_argument("--chapters", default="", help="the chapters whose downloaded notebooks run, comma-separated")
     parser.add_argument("--workers", type=int, default=1, help="notebooks run at once")
     parser.add_argument("--nice", type=int, default=0, help="lower this process's priority (and its children's)")
     args = parser.parse_args()
     os.nice(args.nice)
     began = time.perf_counter()
-    report = journey(args.wheel, args.notebooks, args.readme, args.workdir, args.workers)
+    chapters = [name for name in args.chapters.split(",") if name]
+    report = journey(args.wheel, args.notebooks, args.readme, args.workdir, chapters, args.workers)
     report["seconds"] = round(time.perf_counter() - began, 1)
     temporary = args.report.with_suffix(".tmp")
     temporary.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")

@@ -197,6 +197,21 @@ def test_chinese_search_finds_the_seed_chapter(context, query):
     assert any(urlparse(h).path == "/cnn/" for h in hrefs), hrefs
 
 
+@pytest.mark.parametrize("query", ["convolution", "gradients"])
+def test_english_search_finds_the_pages_that_use_a_word(context, query):
+    # With a stemmer in the index (Material's Chinese setting), "convolution" found 2 pages and "gradients" none.
+    page = context.new_page()
+    page.goto("en/")
+    search = page.locator("input.md-search__input")
+    search.click()
+    search.fill(query)
+    search.press("End")
+    meta = page.locator(".md-search-result__meta")
+    expect(meta).to_contain_text("matching documents", timeout=15_000)
+    count = re.search(r"(\d+) matching documents", meta.text_content())
+    assert count and int(count.group(1)) >= 10, meta.text_content()
+
+
 def test_language_switch_keeps_the_chapter(context):
     page = context.new_page()
     page.goto("cnn/")

@@ -3,11 +3,11 @@
 Chapters once did not print the same text twice: rnn printed statistics of an
 unseeded tensor, math-building-blocks float64 noise digits, linear-regression
 an intercept that moved in its fourth decimal. The reader's journey
-(tests/reader_journey.py) executes every chapter's downloaded notebook again,
-in another process, another folder and an environment with only the wheel;
-the notebook file carries the outputs of the site build. Here the two are
-compared for every chapter, at no extra execution. `make bench-determinism`
-executes each chapter twice in the build's own environment as well.
+(tests/reader_journey.py) executes those chapters' downloaded notebooks again
+(`JOURNEY_CHAPTERS` in conftest.py), in another process, another folder, an
+environment with only the wheel and none of the build's settings (no fixed
+hash seed); the notebook file carries the outputs of the site build. Here the
+two are compared. `make bench-determinism` executes every chapter twice.
 """
 
 import json

@@ -591,6 +591,69 @@ def test_the_execution_note_goes_under_the_title_never_into_code(tmp_path):
     assert "ran when the site was built" not in html[html.index("<pre") :]
 
 
+WHEEL_SITE = """\
+site_name: test
+extra:
+  repository: https://example.org/tinypkg
+plugins:
+  - cnn-tutorial-notebooks:
+      packages: [tinypkg]
+      use_published_wheel: true
+  - cnn-tutorial-links:
+      sources: [tinypkg, pyproject.toml]
+"""
+WHEEL_PROJECT = """\
+[build-system]
+requires = ["setuptools"]
+build-backend = "setuptools.build_meta"
+[project]
+name = "tinypkg"
+version = "1.0"
+[tool.setuptools]
+packages = ["tinypkg"]
+"""
+
+
+def test_use_published_wheel_runs_notebooks_with_only_the_wheel_installed(tmp_path):
+    counter = tmp_path / "runs.txt"
+    code = counting(counter, "run", textwrap.dedent("""\
+        import subprocess, sys, tinypkg
+        print("value is", tinypkg.VALUE)
+        print("kernel imports the wheel:", sys.prefix != sys.base_prefix and tinypkg.__file__.startswith(sys.prefix))
+        child = "import sys, tinypkg; print(tinypkg.__file__.startswith(sys.prefix))"
+        print("python in a notebook imports the wheel:", subprocess.run(["python", "-c", child], capture_output=True, text=True).stdout.strip())"""))
+    site = make_site(tmp_path, {"index.md": "# Home\n", "nb.md": notebook(code)}, package_value=1)
+    (site / "mkdocs.yml").write_text(WHEEL_SITE)
+    (site / "pyproject.toml").write_text(WHEEL_PROJECT)
+
+    first = build(site)
+    assert first.returncode == 0, first.stderr
+    html = page_html(site, "nb")
+    assert "value is 1" in html
+    assert "kernel imports the wheel: True" in html and "python in a notebook imports the wheel: True" in html, html
+    [published] = (site / "site" / "packages").glob("tinypkg-1.0-*.whl")
+    [environment] = (site / ".cache" / "notebooks" / "wheel-env").glob("*/.complete")
+    assert environment.read_text().strip().endswith(published.name)
+
+    assert build(site).returncode == 0
+    assert counter.read_text().split() == ["run"], "an unchanged build reuses the outputs"
+
+    (site / "tinypkg" / "__init__.py").write_text("VALUE = 2\n")
+    edited = build(site)
+    assert edited.returncode == 0, edited.stderr
+    assert "Re-executing nb.md: tinypkg/__init__.py changed" in edited.stderr
+    assert "value is 2" in page_html(site, "nb"), "an edited package is a new wheel, installed for the next run"
+    assert counter.read_text().split() == ["run", "run"]
+
+
+def test_use_published_wheel_without_the_links_plugin_says_what_is_missing(tmp_path):
+    site = make_package_site(tmp_path, {"index.md": "# Home\n", "nb.md": notebook("print(1)")}, {},
+                             use_published_wheel="true")
+    result = build(site)
+    assert result.returncode != 0
+    assert "use_published_wheel needs the cnn-tutorial-links plugin" in result.stderr, result.stderr
+
+
 def test_the_wheel_build_reports_a_busy_lock_as_a_plugin_error(tmp_path, monkeypatch):
     from filelock import Timeout
     from mkdocs.exceptions import PluginError
@@ -611,7 +674,6 @@ def test_the_wheel_build_reports_a_busy_lock_as_a_plugin_error(tmp_path, monkeyp
     (tmp_path / "pkg" / "__init__.py").write_text("")
     plugin = site_links.SiteLinksPlugin()
     plugin.load_config({"sources": ["pkg"]})
-    plugin.root = tmp_path
     monkeypatch.setattr(site_links, "FileLock", Busy)
     with pytest.raises(PluginError, match="another build"):
-        plugin.build_wheel()
+        plugin.build_wheel(tmp_path)

@@ -35,6 +35,12 @@ Execution is safe to interrupt and to run twice at once:
 - pruning skips what a concurrent build renamed or removed meanwhile, and
   never removes a lock another build holds.
 
+Kernels import the watched packages from their source folders (on
+PYTHONPATH), or, with `Settings.wheel`, from a wheel built from them and
+installed into a virtual environment of its own under `<cache>/wheel-env/`
+(`wheel_env`): what a reader who installed the site's wheel has. The wheel's
+copy of a module stands for its source file in the recorded dependencies.
+
 A notebook runs in a working folder of its own under `<cache>/work/` (what it
 writes there is published next to its page); its `TMPDIR`, the kernel's
 sockets and its connection file are in a short private folder of the system's
@@ -67,11 +73,13 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 from filelock import FileLock, Timeout
 
 from cnn_tutorial_docs.notebook_source import code_cell_lines, code_cells, code_without_comments
+from cnn_tutorial_docs.wheel_env import WheelEnvironment, wheel_environment
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 _MODULES_FILE = ".cnn_tutorial_docs_modules.json"
@@ -136,6 +144,7 @@ class Execution:
     source: str = ""  # the page that was executed (any page with the same key shares it)
     files: dict[str, str] | None = None  # name -> base64 of what the notebook wrote into its folder
     dependencies: dict[str, str] = field(default_factory=dict)  # path (relative to the root) -> sha256
+    packages_from: str = ""  # "source folders", or the installed wheel's name and sha256 prefix
 
 
 @dataclass
@@ -193,6 +202,9 @@ class Settings:
     max_published_bytes: int = 2 * 1024 * 1024
     prune_days: float = 14.0
     cache: bool = True  # False: neither read nor fill the cache
+    # Where kernels get the watched packages: None, from their source folders (on PYTHONPATH);
+    # else a function returning a wheel of them, installed into an environment of its own (keyed)
+    wheel: Callable[[], Path] | None = None
 
 
 def _sha256(data: bytes) -> str:
@@ -266,7 +278,11 @@ class Executor:
             "packages": sorted(settings.packages),  # on the kernel's PYTHONPATH (as paths: not keyed, a moved checkout keeps its cache)
             "setup": settings.setup_code,
             "allow_errors": settings.allow_errors,
+            "packages_from": "installed wheel" if settings.wheel else "source folders",
         }
+        self._wheel_environment: WheelEnvironment | None = None
+        self._wheel_lock = threading.Lock()
+        self._wheel_name = ""
         self._file_hashes: dict[Path, str | None] = {}
         self.used: set[str] = set()
 
@@ -357,6 +373,12 @@ class Executor:
         for path in _listing(self.work, "*"):
             if _older_than(path, day_ago):
                 _remove_tree(path)
+        current = self._wheel_environment.python.parent.parent if self._wheel_environment else None
+        for path in _listing(self.settings.cache_dir / "wheel-env", "*"):
+            if path.is_dir() and path != current and _older_than(path, limit):
+                _remove_tree(path)
+            elif path.suffix == ".lock" and not path.with_suffix("").exists() and _older_than(path, day_ago):
+                path.unlink(missing_ok=True)
         for path in _listing(Path(_temp_root()), _PRIVATE_PREFIX + "*"):
             try:
                 mine = path.stat().st_uid == os.getuid()
@@ -554,6 +576,7 @@ class Executor:
         private = Path(tempfile.mkdtemp(prefix=_PRIVATE_PREFIX, dir=_temp_root()))
         scratch = private / "tmp"  # tempfile.mkdtemp() inside a chapter lands here, not in /tmp
         scratch.mkdir()
+        kernelspec = self._kernelspec()
         env = {
             **self.kernel_environment(),
             "TMPDIR": str(scratch),
@@ -563,8 +586,8 @@ class Executor:
         # An asynchronous manager: with a blocking one, nbclient's wait for output blocks its
         # event loop, and a killed kernel is never noticed.
         km = AsyncKernelManager(
-            kernel_name="cnn-tutorial-python",
-            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(self._kernelspec())]),
+            kernel_name=kernelspec.name,
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernelspec.parent)]),
             transport="ipc",
             ip=str(private / "k"),
             connection_file=str(private / "kernel.json"),
@@ -626,13 +649,38 @@ class Executor:
             source=job.name,
             files=files,
             dependencies=dependencies,
+            packages_from=self._wheel_name or "source folders",
         )
 
     def _python_path(self) -> list[str]:
-        """The kernel's PYTHONPATH: the import hook, then the folders holding the watched packages."""
+        """The kernel's PYTHONPATH: the import hook, then the folders holding the watched packages
+        (none when the kernel's environment has them installed from the wheel)."""
         hook = str(Path(__file__).with_name("child_imports"))
+        if self.settings.wheel:
+            return [hook]
         parents = [str((self.settings.root / folder).resolve().parent) for folder in self.settings.packages]
         return [hook, *dict.fromkeys(parents)]
+
+    def kernel_python(self) -> Path:
+        """The interpreter kernels run: this one, or that of an environment with only the wheel installed.
+
+        The environment is made the first time a notebook needs it (an executor per build: the
+        wheel is that of the package as the build found it), once per wheel content, which names
+        its folder: a changed package gets a new wheel and a new environment.
+        """
+        if not self.settings.wheel:
+            return Path(sys.executable)
+        with self._wheel_lock:  # notebooks start in several threads
+            if self._wheel_environment is None:
+                wheel = self.settings.wheel()
+                folder = self.settings.cache_dir / "wheel-env" / _sha256(wheel.read_bytes())[:20]
+                try:
+                    self._wheel_environment = wheel_environment(wheel, folder)
+                except RuntimeError as error:
+                    raise NotebookError(str(error)) from None
+                self._wheel_name = f"{wheel.name} sha256:{folder.name}"
+                os.utime(folder)  # last use, for pruning
+        return self._wheel_environment.python
 
     def kernel_environment(self) -> dict[str, str]:
         """What a kernel's environment holds besides its working folders, from an allowlist.
@@ -640,20 +688,21 @@ class Executor:
         The build's own variables are not inherited (a `PYTHONPATH`, `PYTHONWARNINGS` or
         `OMP_*` in the shell would change outputs without changing the key), except those
         that say where things are (`_PASSED_ENV`) and those named in `pass_env` (keyed).
-        `PATH` starts with this interpreter's folder, so `python` and `torchrun` in a
-        notebook are the build's.
+        `PATH` starts with the kernel's interpreter's folder, so `python` and `torchrun` in a
+        notebook are the kernel's.
         """
         env = {name: os.environ[name] for name in (*_PASSED_ENV, *self.settings.pass_env) if name in os.environ}
-        env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH", "")]))
+        env["PATH"] = os.pathsep.join(filter(None, [str(self.kernel_python().parent), env.get("PATH", "")]))
         env.update(self.settings.kernel_env)
         env["PYTHONPATH"] = os.pathsep.join(self._python_path())
         return env
 
     def _kernelspec(self) -> Path:
-        """A kernelspec that starts this very interpreter (not whatever `python3` means to Jupyter)."""
-        folder = self.kernels / "cnn-tutorial-python"
+        """A kernelspec that starts the kernel's interpreter (not whatever `python3` means to Jupyter)."""
+        python = self.kernel_python()
+        folder = self.kernels / f"cnn-tutorial-python-{_sha256(str(python).encode())[:8]}"
         spec = {
-            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": "Python 3",
             "language": "python",
         }
@@ -665,7 +714,7 @@ class Executor:
             with os.fdopen(handle, "w", encoding="utf-8") as out:
                 out.write(text)
             os.replace(temporary, path)
-        return self.kernels
+        return folder
 
     def _package_files(self) -> list[Path]:
         """Every file of the watched package folders (sources and data), resolved."""
@@ -702,10 +751,20 @@ class Executor:
         root = self.settings.root.resolve()
         folders = [(root / folder).resolve() for folder in self.settings.packages]
         by_name = {folder.name: folder for folder in folders}
+        installed = self._wheel_environment.purelib.resolve() if self.settings.wheel and self._wheel_environment else None
         used: set[Path] = set()
         for module, file in imported:
             path = Path(file).resolve()
             home = by_name.get(module.split(".")[0])
+            if installed is not None and home is not None:
+                # the wheel's copy of a watched module stands for its source file (the wheel is built from it)
+                copy_home = installed / home.name
+                if not path.is_relative_to(copy_home):
+                    raise NotebookError(
+                        f"{name} imported {module} from {file}, not from the installed wheel in {copy_home}: "
+                        "the kernel must see the package as a reader who installed the wheel does"
+                    )
+                path = home / path.relative_to(copy_home)
             if home is not None and not path.is_relative_to(home):
                 raise NotebookError(
                     f"{name} imported {module} from {file}, not from {home}: the cache follows the files "

@@ -84,6 +84,10 @@ class NotebooksConfig(Config):
     Nothing else is inherited but PATH, HOME, USER, LOGNAME and LD_LIBRARY_PATH."""
     install_page = c.Type(str, default="installation.md#install-the-package")
     """The page (in each language folder) that says how to install the package."""
+    use_published_wheel = c.Type(bool, default=False)
+    """Kernels import the watched packages from the wheel the site publishes (the `cnn-tutorial-links`
+    plugin builds it), installed into a virtual environment of its own that reuses this one's
+    third-party packages: what a reader who installed the wheel has. When false, from their folders."""
 
 
 class NotebooksPlugin(BasePlugin[NotebooksConfig]):
@@ -115,8 +119,19 @@ class NotebooksPlugin(BasePlugin[NotebooksConfig]):
             pass_env=list(options.pass_env),
             prune_days=options.prune_days,
             cache=options.cache,
+            wheel=self._published_wheel(config) if options.use_published_wheel else None,
         )
         return Executor(settings, log)
+
+    @staticmethod
+    def _published_wheel(config):
+        """A function that builds (or finds) the wheel the site publishes, from the links plugin."""
+        links = config.plugins.get("cnn-tutorial-links")
+        if links is None:
+            raise PluginError("cnn-tutorial-notebooks: use_published_wheel needs the cnn-tutorial-links plugin, "
+                              "which builds the wheel; add it to mkdocs.yml's plugins or set use_published_wheel: false")
+        root = Path(config.config_file_path).parent
+        return lambda: links.build_wheel(root)
 
     @event_priority(50)  # before mkdocs-static-i18n rebuilds the file list
     def _execute_notebooks(self, files, config):

@@ -66,8 +66,7 @@ class SiteLinksPlugin(BasePlugin[SiteLinksConfig]):
         repository = str(config.extra.get("repository") or "").rstrip("/")
         if not repository:
             raise PluginError("cnn-tutorial-links: set extra.repository in mkdocs.yml (the repository's URL)")
-        if not hasattr(self, "wheel"):
-            self.wheel = self.build_wheel()
+        self.wheel = self.build_wheel(self.root)  # found again, not rebuilt, while the package is unchanged
         site_url = (config.site_url or "/").rstrip("/") + "/"
         self.values = {
             "repo_url": repository,
@@ -76,9 +75,12 @@ class SiteLinksPlugin(BasePlugin[SiteLinksConfig]):
         }
         return config
 
-    def build_wheel(self) -> Path:
-        """The package's wheel, built once per content of its sources."""
-        project = self.root / self.config.project
+    def build_wheel(self, root: Path) -> Path:
+        """The package's wheel, built once per content of its sources; `root` is mkdocs.yml's folder.
+
+        Public: the notebooks plugin installs this wheel for its kernels (`use_published_wheel`).
+        """
+        project = root / self.config.project
         digest = hashlib.sha256()
         for name in self.config.sources:
             path = project / name
@@ -88,7 +90,7 @@ class SiteLinksPlugin(BasePlugin[SiteLinksConfig]):
                     continue
                 digest.update(file.relative_to(project).as_posix().encode())
                 digest.update(file.read_bytes())
-        folder = self.root / self.config.cache_dir / digest.hexdigest()[:20]
+        folder = root / self.config.cache_dir / digest.hexdigest()[:20]
         folder.parent.mkdir(parents=True, exist_ok=True)
         try:
             with FileLock(str(folder) + ".lock", timeout=300):
