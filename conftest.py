@@ -77,9 +77,17 @@ def pytest_collection_modifyitems(config, items):
         if marker is None:
             marker = "plugins" if "tooling" in path.parts else "unit"
         item.add_marker(getattr(pytest.mark, marker))
-    # The reader's journey runs in the background from the site build on (tests/conftest.py):
-    # the tests that wait for it go last, so the rest of the suite runs meanwhile.
-    items.sort(key=lambda item: "reader_journey" in getattr(item, "fixturenames", ()))
+    # The site builds in the background from the end of collection on, and the reader's journey
+    # and the every-page check run in the background from the build on (tests/conftest.py): the
+    # tests that need none of them go first, those that wait for a report last, so the rest of
+    # the suite runs meanwhile.
+    def stage(item) -> int:
+        fixtures = getattr(item, "fixturenames", ())
+        if {"reader_journey", "every_page_report"} & set(fixtures):
+            return 2
+        return 1 if "site" in fixtures or item.get_closest_marker("site") or item.get_closest_marker("browser") else 0
+
+    items.sort(key=stage)
 
 
 def pytest_configure(config):

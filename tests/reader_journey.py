@@ -155,6 +155,7 @@ def main() -> None:
     began = time.perf_counter()
     chapters = [name for name in args.chapters.split(",") if name]
     report = journey(args.wheel, args.notebooks, args.readme, args.workdir, chapters, args.workers)
+    report["chapters"] = chapters
     report["seconds"] = round(time.perf_counter() - began, 1)
     temporary = args.report.with_suffix(".tmp")
     temporary.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")

@@ -43,9 +43,8 @@ def test_every_readme_command_runs_from_an_empty_folder(reader_journey):
 
 
 def test_downloaded_notebooks_run_from_the_wheel(reader_journey):
-    from conftest import JOURNEY_CHAPTERS
-
-    assert set(reader_journey["notebooks"]) == set(JOURNEY_CHAPTERS)
+    chapters = reader_journey["chapters"]  # JOURNEY_CHAPTERS in tests/conftest.py
+    assert len(chapters) >= 5 and set(reader_journey["notebooks"]) == set(chapters), reader_journey["notebooks"]
     failed = {name: result["output"] for name, result in reader_journey["notebooks"].items() if not result["ok"]}
     assert not failed, "\n\n".join(f"{name}:\n{output}" for name, output in failed.items())
     for name, result in reader_journey["notebooks"].items():
