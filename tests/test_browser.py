@@ -79,14 +79,20 @@ def test_axe_check_catches_what_it_is_meant_to(context):
     assert {"color-contrast", "scrollable-region-focusable"} <= found, found
 
 
-@pytest.mark.parametrize("query", ["池化", "感受野"])
-def test_chinese_search_finds_the_seed_chapter(context, query):
+def search_from(context, path: str, query: str):
+    """A page at `path` with `query` typed into Material's search box."""
     page = context.new_page()
-    page.goto("./")
+    page.goto(path)
     search = page.locator("input.md-search__input")
     search.click()
     search.fill(query)
     search.press("End")  # Material searches on key events; fill() alone sends none
+    return page
+
+
+@pytest.mark.parametrize("query", ["池化", "感受野"])
+def test_chinese_search_finds_the_seed_chapter(context, query):
+    page = search_from(context, "./", query)
     results = page.locator(".md-search-result__item a")
     expect(results.first).to_be_visible(timeout=15_000)
     hrefs = results.evaluate_all("links => links.map(a => a.href)")
@@ -96,16 +102,34 @@ def test_chinese_search_finds_the_seed_chapter(context, query):
 @pytest.mark.parametrize("query", ["convolution", "gradients"])
 def test_english_search_finds_the_pages_that_use_a_word(context, query):
     # With a stemmer in the index (Material's Chinese setting), "convolution" found 2 pages and "gradients" none.
-    page = context.new_page()
-    page.goto("en/")
-    search = page.locator("input.md-search__input")
-    search.click()
-    search.fill(query)
-    search.press("End")
+    page = search_from(context, "en/", query)
     meta = page.locator(".md-search-result__meta")
     expect(meta).to_contain_text("matching documents", timeout=15_000)
     count = re.search(r"(\d+) matching documents", meta.text_content())
     assert count and int(count.group(1)) >= 10, meta.text_content()
+
+
+def test_search_index_is_fetched_only_when_the_reader_turns_to_search(browser, site_url):
+    """overrides/main.html holds Material's search-index request until the search is used:
+    not at load, but when the field is focused, when a phone opens it from the header's
+    search button, and when the reader arrives from a result (`?h=`, highlighted with the index)."""
+    context = browser.new_context(base_url=site_url, viewport={"width": 375, "height": 800}, has_touch=True)
+    requested = []
+    context.on("request", lambda request: requested.append(request.url) if "search_index" in request.url else None)
+
+    page = context.new_page()
+    page.goto("en/cnn/", wait_until="networkidle")
+    page.wait_for_timeout(500)
+    assert requested == [], "the index was fetched before anyone searched"
+    page.locator("label.md-header__button[for=__search]").click()  # the phone's search button
+    expect(page.locator(".md-search-result__meta")).not_to_have_text(re.compile("Initializing"), timeout=15_000)
+    assert len(requested) == 1, requested
+
+    page = context.new_page()
+    page.goto("en/cnn/?h=kernel")
+    expect(page.locator("article mark").first).to_be_visible(timeout=15_000)
+    assert len(requested) == 2, requested
+    context.close()
 
 
 def test_language_switch_keeps_the_chapter(context):
