@@ -20,7 +20,8 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 # axe-core's run and what it may report, a page's console and requests: shared with tests/every_page.py
-from every_page import LOAD_EVERYTHING, Watch, axe_violations, start_axe, unaccepted  # noqa: E402
+from every_page import (  # noqa: E402
+    CHECKED_ELSEWHERE, CODE_STYLES, LOAD_EVERYTHING, Watch, axe_violations, start_axe, unaccepted)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,27 @@ def test_every_page_loads_cleanly_fits_a_phone_and_passes_axe(every_page_report)
     pages = every_page_report["pages"]
     assert len(pages) >= 6 and any(p.startswith("en/") for p in pages), pages
     assert not every_page_report["problems"], "\n".join(every_page_report["problems"])
+    # highlighted code's contrast was checked where each of its styles first appears, on a few pages
+    assert 0 < len(every_page_report["code_checked_on"]) < len(pages) / 4, every_page_report["code_checked_on"]
+
+
+def test_every_page_check_sees_a_code_style_it_has_not_checked(context):
+    """The every-page check leaves highlighted code out of axe's contrast check only where all its
+    styles were checked on an earlier page: a faint token is a new style, and axe reports it."""
+    page = context.new_page()
+    page.goto("cnn/")
+    before = set(page.evaluate(CODE_STYLES))
+    page.evaluate("""() => {
+      const faint = document.createElement("span");
+      faint.textContent = "faint_name"; faint.style.color = "#e0e0e0";
+      document.querySelector(".highlight code").prepend(faint);
+    }""")
+    assert len(set(page.evaluate(CODE_STYLES)) - before) == 1
+    start_axe(page, exclude=(CHECKED_ELSEWHERE,))
+    assert not unaccepted(axe_violations(page))  # left out, as on a page whose styles were all checked
+    start_axe(page)
+    found = [v for v in unaccepted(axe_violations(page)) if v["rule"] == "color-contrast"]
+    assert len(found) == 1 and "code" in found[0]["target"], found
 
 
 @pytest.mark.parametrize("path", ["", "cnn/", "en/cnn/", "api/models/", "playground/", "discussion/", "terminology/"])
