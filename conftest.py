@@ -6,8 +6,9 @@ with or without attributes (`python title="x.py"`), whose code is written as
 `>>>` examples. Plain ```` ```python ```` blocks in chapter notebooks are not
 doctests: they run when the site builds.
 
-Each Markdown file is collected here and only here (pytest's own
-`--doctest-glob` is not used), so no example runs twice.
+Each Chinese page is collected here and only here (pytest's own
+`--doctest-glob` is not used), so no example runs twice; an English page's
+examples are the same as its Chinese twin's, which a test checks.
 """
 
 import doctest
@@ -44,7 +45,9 @@ class PyconParser:
                 yield region
 
 
-pytest_collect_file = Sybil(parsers=[PyconParser()], patterns=["docs/**/*.md"]).pytest()
+# The Chinese pages only: the English pages' examples are the same, byte for byte, output included
+# (tests/test_docs_parity.py), so each example runs once.
+pytest_collect_file = Sybil(parsers=[PyconParser()], patterns=["docs/zh/*.md", "docs/zh/**/*.md"]).pytest()
 
 # Put on chapter kernels' PYTHONPATH, never imported here: collected, it would be imported as the
 # top-level module `sitecustomize`, which Debian's and Ubuntu's Pythons have already imported at
