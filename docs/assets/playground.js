@@ -13,9 +13,14 @@
   // ---- the network, layer by layer (arrays are flat, row-major, like PyTorch) ----
   // A tensor here is {data: Float64Array, c, h, w}: c channels of h × w.
 
+  /** The side of a convolution's output for an input side n (PyTorch's formula). */
+  function convolvedSize(n, { kernel: k, stride: s, padding: p }) {
+    return Math.floor((n + 2 * p - k) / s) + 1;
+  }
+
   function conv2d(x, layer) {
     const { weight, bias, out, kernel: k, stride: s, padding: p } = layer;
-    const h = Math.floor((x.h + 2 * p - k) / s) + 1, w = Math.floor((x.w + 2 * p - k) / s) + 1;
+    const h = convolvedSize(x.h, layer), w = convolvedSize(x.w, layer);
     const data = new Float64Array(out * h * w);
     for (let o = 0; o < out; o++) {
       for (let y = 0; y < h; y++) {
@@ -279,10 +284,13 @@
       })
       .then((doc) => {
         model = loadModel(doc);
-        const first = model.layers.find((layer) => layer.type === "conv2d");
-        const maps = forward(model, new Float64Array(SIZE * SIZE)).maps;
-        for (let c = 0; c < maps.c; c++) {
-          mapsBox.insertAdjacentHTML("beforeend", `<canvas width="${maps.w}" height="${maps.h}" aria-label="${first.name} ${c}"></canvas>`);
+        // The feature maps' canvases, sized by arithmetic: running the network on a blank
+        // image to learn their size was most of a long task at load on a phone.
+        const [first] = model.layers;
+        if (first.type !== "conv2d") throw new Error(`expected the network to start with a convolution, got ${first.type}`);
+        const mapHeight = convolvedSize(model.input.h, first), mapWidth = convolvedSize(model.input.w, first);
+        for (let c = 0; c < first.out; c++) {
+          mapsBox.insertAdjacentHTML("beforeend", `<canvas width="${mapWidth}" height="${mapHeight}" aria-label="${first.name} ${c}"></canvas>`);
         }
         result.textContent = text.empty;
         root.classList.add("playground--ready");
