@@ -17,7 +17,7 @@ $(STAMP): requirements.txt pyproject.toml tooling/pyproject.toml
 	@$(PYTHON) -c '$(CHECK_VERSION)'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -c '$(CHECK_VERSION)'  # a .venv made by hand (the installation page's recipe) is checked too
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . -e tooling
 	touch $@
 

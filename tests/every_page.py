@@ -119,7 +119,7 @@ LOAD_EVERYTHING = """async () => {
 }"""
 
 
-def check_every_page(site: Path, site_url: str, browser) -> tuple[list[str], list[str]]:
+def check_every_page(site: Path, site_url: str, browser) -> tuple[list[str], list[str], list[str]]:
     """Every page of both languages, on a phone-sized screen: no console error, failed or
     off-site request, no sideways scrolling, and no accessibility violation axe-core finds
     (WCAG 2.1 A/AA and best practices) beyond the accepted ones above; the contrast of each

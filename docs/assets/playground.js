@@ -285,7 +285,7 @@
       .then((doc) => {
         model = loadModel(doc);
         // The feature maps' canvases, sized by arithmetic: running the network on a blank
-        // image to learn their size was most of a long task at load on a phone.
+        // image to learn their size added to the long task at load on a phone.
         const [first] = model.layers;
         if (first.type !== "conv2d") throw new Error(`expected the network to start with a convolution, got ${first.type}`);
         const mapHeight = convolvedSize(model.input.h, first), mapWidth = convolvedSize(model.input.w, first);
