@@ -24,9 +24,10 @@ $(STAMP): requirements.txt pyproject.toml tooling/pyproject.toml
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# Everything but the whole-site build and the browser tests (about two minutes).
+# The writing loop: everything but the whole-site build, the browser tests and the tests marked
+# slow (throw-away builds that start kernels, process groups); `make test` runs them all.
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not site and not browser"
+	$(BIN)/python -m pytest -m "not site and not browser and not slow"
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict

@@ -146,6 +146,7 @@ def fit_in_one_process():
     return namespace["run"]()
 
 
+@pytest.mark.slow
 def test_fit_in_two_gloo_processes_equals_fit_in_one(tmp_path, needs_gloo):
     script, result_path = tmp_path / "fit_ddp.py", tmp_path / "result.pt"
     script.write_text(FIT_SCRIPT)
@@ -244,6 +245,7 @@ def assert_same_run(ddp_out: Path, single_out: Path) -> None:
             assert a[key] == pytest.approx(b[key], abs=1e-5)
 
 
+@pytest.mark.slow
 def test_two_processes_reach_the_weights_of_one(two_processes, one_process):
     assert_same_run(two_processes[0], one_process)
 
@@ -251,6 +253,7 @@ def test_two_processes_reach_the_weights_of_one(two_processes, one_process):
 AUGMENTED = [*SETTINGS, "--augment", "shift", "flip", "--epochs", "1"]
 
 
+@pytest.mark.slow
 def test_two_processes_augment_as_one(tmp_path, needs_gloo):
     """`--augment shift flip`: each process shifts and flips its share as one process would."""
     two, one = tmp_path / "two", tmp_path / "one"
@@ -267,6 +270,7 @@ def test_two_processes_augment_as_one(tmp_path, needs_gloo):
                            read_checkpoint(one / "checkpoint.pt")["model"]["fc2.weight"])
 
 
+@pytest.mark.slow
 def test_only_rank_0_prints(two_processes):
     _, logs = two_processes
     assert sorted(logs) == [0, 1]
@@ -278,6 +282,7 @@ def test_only_rank_0_prints(two_processes):
     assert "epoch" not in logs[1]["stderr"]  # nor a progress bar
 
 
+@pytest.mark.slow
 def test_only_rank_0_writes(two_processes):
     out, logs = two_processes
     written = {
@@ -292,6 +297,7 @@ def test_only_rank_0_writes(two_processes):
     assert [row["epoch"] for row in json.loads((out / "metrics.json").read_text())] == [1, 2]
 
 
+@pytest.mark.slow
 def test_a_two_process_run_can_be_resumed_by_one_process(two_processes, tmp_path):
     import shutil
 

@@ -17,6 +17,8 @@ from cnn_tutorial.checkpoints import read_checkpoint
 from cnn_tutorial.cli import main
 from cnn_tutorial.cli.distributed import free_port
 
+pytestmark = pytest.mark.slow  # every test here waits for two torchrun agents to train
+
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["--dataset", "digits", "--batch-size", "64", "--lr", "0.01", "--seed", "2", "--device", "cpu"]
 EPOCHS = "2"

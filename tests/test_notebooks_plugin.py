@@ -59,6 +59,7 @@ def page_html(root: Path, name: str) -> str:
     return (root / "site" / name / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_outputs_follow_the_package_and_unchanged_builds_reuse_the_cache(tmp_path):
     counter = tmp_path / "executions.txt"
     code = f"open({str(counter)!r}, 'a').write('run\\n')\nimport tinypkg\nprint('value is', tinypkg.VALUE * 10)"
@@ -145,6 +146,7 @@ def test_files_a_notebook_writes_are_published_next_to_its_page_and_cached(tmp_p
     assert counter.read_text().count("run") == 1, "the second build served the file from the cache"
 
 
+@pytest.mark.slow
 def test_run_page_executes_one_chapter_like_the_build(tmp_path, capsys):
     from cnn_tutorial_docs import run_page
 
@@ -192,6 +194,7 @@ def kernels_of(root: Path) -> list:
     return found
 
 
+@pytest.mark.slow
 def test_an_edit_to_one_module_re_executes_only_the_notebooks_that_imported_it(tmp_path):
     counter = tmp_path / "runs.txt"
     site = make_package_site(
@@ -219,6 +222,7 @@ def test_an_edit_to_one_module_re_executes_only_the_notebooks_that_imported_it(t
     assert sorted(counter.read_text().split()) == ["a", "b", "b"]
 
 
+@pytest.mark.slow
 def test_a_module_edited_while_its_notebook_runs_is_executed_again_by_the_next_build(tmp_path):
     # `mkdocs serve`: the author saves a module while a chapter that imported it is still running
     counter, started = tmp_path / "runs.txt", tmp_path / "started"
@@ -246,6 +250,7 @@ def test_a_module_edited_while_its_notebook_runs_is_executed_again_by_the_next_b
     assert "tinypkg/a.py changed while it executed" in output, "and the first build said so"
 
 
+@pytest.mark.slow
 def test_modules_imported_by_a_process_the_notebook_starts_count_too(tmp_path):
     counter = tmp_path / "runs.txt"
     child = "import subprocess, sys\nprint(subprocess.run([sys.executable, '-c', 'import tinypkg.c; print(tinypkg.c.C)'], capture_output=True, text=True, check=True).stdout)"
@@ -318,6 +323,7 @@ def test_a_raising_cell_fails_the_build_and_is_reported_with_its_markdown_line(t
     assert "boom 7" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_notebook_past_its_time_limit_is_stopped(tmp_path):
     site = make_package_site(
         tmp_path, {"index.md": "# Home\n", "slow.md": notebook("import time\ntime.sleep(120)")}, {}, notebook_timeout=4
@@ -330,6 +336,7 @@ def test_a_notebook_past_its_time_limit_is_stopped(tmp_path):
     assert kernels_of(site) == []
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_build_kills_the_kernels_and_keeps_what_finished(tmp_path):
     counter = tmp_path / "runs.txt"
     slow = "import time, pathlib\npathlib.Path({marker!r}).touch()\ntime.sleep(120)"
@@ -381,6 +388,7 @@ def test_ctrl_c_stops_the_build_kills_the_kernels_and_keeps_what_finished(tmp_pa
     assert counter.read_text().split() == ["fast", "queued"]
 
 
+@pytest.mark.slow
 def test_two_builds_at_once_both_succeed_and_execute_a_notebook_once(tmp_path):
     counter = tmp_path / "runs.txt"
     site = make_site(
@@ -414,6 +422,7 @@ def long_folder(tmp_path: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_a_spawned_dataloader_worker_runs_in_a_checkout_with_a_long_path(tmp_path):
     # multiprocessing's Unix sockets (a socket path may not exceed 107 bytes) live in the chapter's
     # temporary folder: it must not be under the checkout, or the worker's batch is never sent
@@ -548,6 +557,7 @@ def test_a_run_started_while_handling_an_exception_still_records_its_dependencie
 # ---------------------------------------------------------------- the plugin's switches and rendering
 
 
+@pytest.mark.slow
 def test_enabled_false_renders_code_without_executing_and_cache_false_always_executes(tmp_path):
     counter = tmp_path / "runs.txt"
     page = notebook(counting(counter, "nb", "print('out', 6 * 7)"))
@@ -614,6 +624,7 @@ packages = ["tinypkg"]
 """
 
 
+@pytest.mark.slow
 def test_use_published_wheel_runs_notebooks_with_only_the_wheel_installed(tmp_path):
     counter = tmp_path / "runs.txt"
     code = counting(counter, "run", textwrap.dedent("""\
