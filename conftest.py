@@ -57,8 +57,9 @@ collect_ignore_glob = ["tooling/cnn_tutorial_docs/child_imports/*"]
 
 # ---------------------------------------------------------------- markers and one thread setting for the suite
 
-# Every test gets one marker by where it lives, so `make test-fast` can leave
-# out the whole-site build and the browser: `-m "not site and not browser"`.
+# Every test gets one marker by where it lives, so `make test-fast` can leave out the
+# whole-site build and the browser: `-m "not site and not browser and not slow"` (`slow`
+# is set by hand on the plugin and distributed tests that start builds or process groups).
 _MARKERS = {
     "test_site.py": "site",
     "test_wheel.py": "site",
