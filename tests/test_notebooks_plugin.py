@@ -116,6 +116,20 @@ def test_figures_become_files_and_the_executed_notebook_is_downloadable(tmp_path
     assert any("image/png" in o.get("data", {}) for o in outputs)
 
 
+def test_notebooks_run_longest_first_and_never_timed_ones_most_code_first():
+    from cnn_tutorial_docs.execution import Job, execution_order
+    from cnn_tutorial_docs.notebook_source import read_notebook
+
+    def job(page: str, *cells: str, prose: str = "# Page\n") -> Job:
+        return Job(page, read_notebook(notebook(*cells, prose=prose)), {page: ""})
+
+    jobs = [job("en/a_short.md", "x = 1", prose="# Page\n\nA long explanation. " * 50),  # prose costs nothing
+            job("en/b_timed_fast.md", "x = 1"),
+            job("en/c_long.md", "x = 1", "y = [i for i in range(10)]\nprint(y)"), job("zh/d_timed_slow.md", "x = 1")]
+    order = [j.name for j in execution_order(jobs, {"b_timed_fast.md": 2.0, "d_timed_slow.md": 50.0})]
+    assert order == ["en/c_long.md", "en/a_short.md", "zh/d_timed_slow.md", "en/b_timed_fast.md"]
+
+
 def test_the_key_sees_strings_and_tags_and_ignores_comments(tmp_path):
     import logging
 

@@ -29,7 +29,8 @@ Execution is safe to interrupt and to run twice at once:
 - a file lock per base key makes a second build wait for, then reuse, an
   execution another build has started;
 - every notebook has a time limit of its own, besides the per-cell one;
-- notebooks run longest first, from the durations of the last run;
+- notebooks run longest first, from the durations of the last run; those
+  never timed (all of them in a fresh clone) go first, most code first;
 - an error is logged the moment it happens, naming each page that shares
   the notebook, the Markdown line of the failing cell and the traceback;
 - pruning skips what a concurrent build renamed or removed meanwhile, and
@@ -437,8 +438,7 @@ class Executor:
         results: dict[str, Execution] = {}
         if not jobs:
             return results
-        durations = self._durations()
-        jobs = sorted(jobs, key=lambda job: -durations.get(_duration_name(job.name), float("inf")))
+        jobs = execution_order(jobs, self._durations())
         todo: queue.Queue[Job] = queue.Queue()
         for job in jobs:
             todo.put(job)
@@ -825,6 +825,20 @@ class Executor:
             return f"{self._pages_line(job)}: the notebook's setup failed:\n{message}"
         cell_index = index - 1  # the hidden setup cell comes first
         return f"{self._pages_line(job, cell_index)}: code cell {cell_index + 1} failed:\n{message}"
+
+
+def execution_order(jobs: list[Job], durations: dict[str, float]) -> list[Job]:
+    """`jobs` longest first, so that the workers finish together: by the seconds each chapter took
+    last time (`durations`), and before those the chapters never timed, the one with the most code
+    first. In a fresh clone nothing is timed: laid out on two workers, the 23 chapters' measured
+    execution times (518 s in all) end at 260 s in this order against 275 s in the order the
+    pages come in (alphabetical).
+    """
+
+    def code_length(job: Job) -> int:
+        return sum(len(cell.source) for cell in job.notebook.cells if cell.cell_type == "code")
+
+    return sorted(jobs, key=lambda job: (-durations.get(_duration_name(job.name), float("inf")), -code_length(job)))
 
 
 def _duration_name(page: str) -> str:
