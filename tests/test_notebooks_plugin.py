@@ -366,6 +366,11 @@ def test_ctrl_c_stops_the_build_kills_the_kernels_and_keeps_what_finished(tmp_pa
         {},
         workers=2,
     )
+    # the order the executor takes them in (longest first by an earlier build's durations): the
+    # fast one finishes while the slow ones run, the last one is still queued at Ctrl-C
+    (site / ".cache" / "notebooks").mkdir(parents=True)
+    (site / ".cache" / "notebooks" / "durations.json").write_text(
+        json.dumps({"a_fast.md": 4.0, "b_slow.md": 3.0, "c_slow.md": 2.0, "d_queued.md": 1.0}))
     env = dict(os.environ, PYTHONPATH=str(site))
     process = subprocess.Popen(
         [sys.executable, "-m", "mkdocs", "build", "-f", str(site / "mkdocs.yml")],
