@@ -272,6 +272,41 @@ def test_palette_choice_is_remembered_and_works_from_the_keyboard(context):
     assert page.evaluate("document.querySelector('meta[name=color-scheme]').content") == "light"
 
 
+RECORD_ROOT_CLASSES = """
+    window.rootClasses = [];  // [class before the change, whether <body> existed yet]
+    new MutationObserver((records) => {  // on the document: the script runs before <html> is parsed
+      for (const record of records) {
+        if (record.target === document.documentElement) window.rootClasses.push([record.oldValue, document.body !== null]);
+      }
+    }).observe(document, {subtree: true, attributes: true, attributeFilter: ["class"], attributeOldValue: true});
+"""
+
+
+def test_root_classes_are_final_before_the_body_is_parsed(browser, site_url):
+    """Material's bundle, at the end of the page, swaps <html>'s "no-js" for "js" and adds
+    "js-focus-visible"; that restyled the whole parsed page in one long task (#25). The head
+    sets both (overrides/main.html), so every change of the class happens before <body>
+    exists and the bundle's own calls change nothing. Without JavaScript, "no-js" stays."""
+    context = browser.new_context(base_url=site_url)
+    page = context.new_page()
+    page.add_init_script(RECORD_ROOT_CLASSES)
+    page.goto("intro-convnets/")
+    page.wait_for_function("typeof document$ !== 'undefined'")  # the bundle has run
+    final = page.evaluate("document.documentElement.className")
+    records = page.evaluate("window.rootClasses")
+    assert set(final.split()) == {"js", "js-focus-visible"}, final
+    values = [old for old, _ in records] + [final]
+    changed_late = [(values[i], values[i + 1]) for i, (_, body) in enumerate(records) if body and values[i] != values[i + 1]]
+    assert records and not changed_late, changed_late
+    context.close()
+
+    context = browser.new_context(base_url=site_url, java_script_enabled=False)
+    page = context.new_page()
+    page.goto("intro-convnets/")
+    assert page.evaluate("document.documentElement.className") == "no-js"
+    context.close()
+
+
 def playground_network(document: dict):
     """The playground's network in PyTorch, built from the layer list of its model file (as the page's script reads it)."""
     from collections import OrderedDict
