@@ -164,7 +164,7 @@ def lighthouse_run(binary: Path, url: str) -> dict:
         "CLS": audits["cumulative-layout-shift"]["numericValue"],
         **{c: report["categories"][c]["score"] for c in CATEGORIES[1:]},
         # Lighthouse's own measure of the host CPU's speed at the time of the run (higher is faster): the
-        # simulated phone's times scale with the host's, so a low index marks a run on a busy machine.
+        # simulated phone's times scale with the host's, so a low index marks a run on a busy or slow host.
         "benchmark index": report["environment"]["benchmarkIndex"],
     }
 
