@@ -366,6 +366,35 @@ def test_playground_probabilities_match_pytorch_on_mnist_digits(context, site):
     assert per_prediction_ms <= 50
 
 
+def test_playground_fetches_its_model_after_the_first_paint_and_reads_what_was_drawn_meanwhile(context):
+    """The model file waits for the page's load and first paint (fetched at once, it shared a phone's
+    connection with them, and Lighthouse counted it in the largest paint); a digit drawn before it
+    arrives is read when it does."""
+    held = []
+    page = context.new_page()
+    page.route("**/digit-model.json", lambda route: held.append(route))
+    page.goto("playground/")
+    result = page.locator(".playground__result")
+    loading = result.inner_text()
+    box = page.locator(".playground__canvas").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 0.15 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 0.85 * box["height"], steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    assert len(held) == 1, "the model file was not requested once after load and a touch of the pad"
+    expect(result).to_have_text(loading)
+    held[0].continue_()
+    page.evaluate("window.cnnPlayground.ready")
+    expect(result).not_to_have_text(loading)
+    assert result.get_attribute("data-digit") is not None, result.inner_text()
+    requested, painted, loaded = page.evaluate("""() => [
+        performance.getEntriesByType("resource").find((e) => e.name.endsWith("/digit-model.json")).startTime,
+        performance.getEntriesByName("first-contentful-paint")[0].startTime,
+        performance.getEntriesByType("navigation")[0].loadEventEnd]""")
+    assert requested > max(painted, loaded), (requested, painted, loaded)
+
+
 @pytest.mark.parametrize("path", ["playground/", "en/playground/"])
 def test_playground_reads_drawn_digits_as_mnist_and_agrees_with_pytorch(browser, site, site_url, path):
     import json
