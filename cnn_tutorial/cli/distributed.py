@@ -13,6 +13,7 @@ the program and tells each one its place through environment variables:
 """
 
 import os
+import random
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +49,7 @@ class World:
         return self.rank == 0
 
 
-def free_port(host: str = "127.0.0.1", ports: range = range(29410, 29500)) -> int:
+def free_port(host: str = "127.0.0.1", ports: range = range(29510, 32768)) -> int:
     """A TCP port on `host` that nothing is bound to, for `--rdzv-endpoint` or `--master-port`.
 
     The port comes from `ports`, which lies below the range the operating
@@ -57,29 +58,37 @@ def free_port(host: str = "127.0.0.1", ports: range = range(29410, 29500)) -> in
     gap any program that asks for port 0 (a Jupyter kernel, say) can be
     given it; the rendezvous then waits forever for a server that is not
     there. Ports outside that range are never handed out by chance. The
-    range starts above 29400, the port torchrun's own c10d rendezvous takes
-    by default.
+    range starts above 29400 and 29500, the ports torchrun takes by default
+    (its c10d rendezvous and its `--master-port`).
+
+    The candidates are tried in a random order (from the operating system's
+    randomness, whatever a program's seed): tried in order, two programs
+    asking at the same moment both got the first free port, and the second
+    job's torchrun joined the first one's store and failed when that job
+    ended.
 
     Args:
         host: The address the rendezvous will listen on.
-        ports: Candidates, tried in order.
+        ports: Candidates.
 
     Returns:
-        The first candidate that could be bound.
+        A candidate that could be bound.
 
     Raises:
         RuntimeError: If every candidate is in use.
 
     Examples:
         >>> port = free_port()
-        >>> 29410 <= port < 29500
+        >>> 29510 <= port < 32768
         True
         >>> with socket.socket() as taken:
         ...     taken.bind(("127.0.0.1", port))
         ...     free_port() != port
         True
+        >>> len({free_port() for _ in range(10)}) > 1  # not the same port for everyone who asks
+        True
     """
-    for port in ports:
+    for port in random.SystemRandom().sample(ports, len(ports)):
         with socket.socket() as probe:
             try:
                 probe.bind((host, port))
